@@ -1,0 +1,280 @@
+//! `/workspaces/{id}/members`: who belongs to a workspace and with which role.
+//!
+//! Every change runs in a transaction that first locks the workspace row, so changes to one
+//! workspace's members are serialized and the "at least one owner" rule holds under concurrent
+//! requests (the loser of a race sees the winner's result and gets 409).
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use web_common::Problem;
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::roles::{Role, require, role_of};
+
+/// A member of a workspace.
+#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Member {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// When they joined.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// The members of a workspace.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MemberList {
+    pub items: Vec<Member>,
+}
+
+/// Body of `POST /workspaces/{id}/members`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AddMember {
+    /// The email of an existing user.
+    pub email: String,
+    /// `owner` (owners only), `admin`, `member` or `viewer`.
+    pub role: String,
+}
+
+/// Body of `PATCH /workspaces/{id}/members/{user_id}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ChangeRole {
+    /// `owner`, `admin`, `member` or `viewer`.
+    pub role: String,
+}
+
+const SELECT_MEMBER: &str = "SELECT m.user_id, u.email, u.name, m.role, m.created_at \
+     FROM workspace_members m JOIN users u ON u.id = m.user_id";
+
+fn last_owner() -> ApiError {
+    Problem::conflict("A workspace must keep at least one owner.").into()
+}
+
+fn member_not_found() -> ApiError {
+    Problem::not_found("No such member in this workspace.").into()
+}
+
+fn owners_only() -> ApiError {
+    Problem::forbidden("Only an owner can grant the owner role or change an owner.").into()
+}
+
+/// Starts a transaction holding the workspace's row lock; 404 when the workspace does not exist.
+async fn lock_workspace(
+    state: &AppState,
+    id: Uuid,
+) -> Result<Transaction<'static, Postgres>, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    found.ok_or_else(ApiError::workspace_not_found)?;
+    Ok(tx)
+}
+
+async fn owner_count(conn: &mut PgConnection, id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM workspace_members WHERE workspace_id = $1 AND role = 'owner'",
+    )
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}
+
+async fn fetch_member(
+    conn: &mut PgConnection,
+    id: Uuid,
+    user: Uuid,
+) -> Result<Member, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT_MEMBER} WHERE m.workspace_id = $1 AND m.user_id = $2"
+    ))
+    .bind(id)
+    .bind(user)
+    .fetch_one(conn)
+    .await
+}
+
+/// Lists the members (any member may).
+#[utoipa::path(
+    get, path = "/workspaces/{id}/members", tag = "members", params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = MemberList),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<MemberList>, ApiError> {
+    let id = *path;
+    require(role_of(&state.pool, id, user.id).await?, Role::Viewer)?;
+    let items = sqlx::query_as(&format!(
+        "{SELECT_MEMBER} WHERE m.workspace_id = $1 ORDER BY m.created_at, m.user_id"
+    ))
+    .bind(id)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(web::Json(MemberList { items }))
+}
+
+/// Adds an existing user by email (admin or owner; only an owner grants owner).
+#[utoipa::path(
+    post, path = "/workspaces/{id}/members", tag = "members", params(("id" = Uuid, Path)),
+    request_body = AddMember,
+    responses(
+        (status = 201, body = Member, headers(("Location" = String))),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "already a member", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "bad email or role", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn add(
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    body: web::Json<AddMember>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = *path;
+    let role = Role::parse_field(&body.role)?;
+    let email = body.email.trim();
+    if email.is_empty() {
+        return Err(Problem::invalid_field("email", "must not be empty").into());
+    }
+    let mut tx = lock_workspace(&state, id).await?;
+    let caller = require(role_of(&mut *tx, id, user.id).await?, Role::Admin)?;
+    if role == Role::Owner && caller != Role::Owner {
+        return Err(owners_only());
+    }
+    let target: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = lower($1)")
+            .bind(email)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let target =
+        target.ok_or_else(|| Problem::invalid_field("email", "does not belong to any user"))?;
+    let inserted = sqlx::query(
+        "INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3) \
+         ON CONFLICT (workspace_id, user_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(target)
+    .bind(role)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(Problem::conflict("That user is already a member of this workspace.").into());
+    }
+    let member = fetch_member(&mut tx, id, target).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/workspaces/{id}/members/{target}"),
+        ))
+        .json(member))
+}
+
+/// Changes a member's role (admin or owner; only an owner touches the owner role; the last
+/// owner cannot be demoted).
+#[utoipa::path(
+    patch, path = "/workspaces/{id}/members/{user_id}", tag = "members",
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = ChangeRole,
+    responses(
+        (status = 200, body = Member),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "would leave no owner", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn change_role(
+    user: AuthUser,
+    path: web::Path<(Uuid, Uuid)>,
+    body: web::Json<ChangeRole>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Member>, ApiError> {
+    let (id, target) = path.into_inner();
+    let role = Role::parse_field(&body.role)?;
+    let mut tx = lock_workspace(&state, id).await?;
+    let caller = require(role_of(&mut *tx, id, user.id).await?, Role::Admin)?;
+    let current = role_of(&mut *tx, id, target)
+        .await?
+        .ok_or_else(member_not_found)?;
+    if (current == Role::Owner || role == Role::Owner) && caller != Role::Owner {
+        return Err(owners_only());
+    }
+    if current == Role::Owner && role != Role::Owner && owner_count(&mut tx, id).await? <= 1 {
+        return Err(last_owner());
+    }
+    sqlx::query("UPDATE workspace_members SET role = $3 WHERE workspace_id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(target)
+        .bind(role)
+        .execute(&mut *tx)
+        .await?;
+    let member = fetch_member(&mut tx, id, target).await?;
+    tx.commit().await?;
+    Ok(web::Json(member))
+}
+
+/// Removes a member (admin or owner; only an owner removes an owner), or lets any member
+/// leave. The last owner can do neither.
+#[utoipa::path(
+    delete, path = "/workspaces/{id}/members/{user_id}", tag = "members",
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "would leave no owner", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn remove(
+    user: AuthUser,
+    path: web::Path<(Uuid, Uuid)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, target) = path.into_inner();
+    let mut tx = lock_workspace(&state, id).await?;
+    let leaving = target == user.id;
+    let caller = require(
+        role_of(&mut *tx, id, user.id).await?,
+        if leaving { Role::Viewer } else { Role::Admin },
+    )?;
+    let current = role_of(&mut *tx, id, target)
+        .await?
+        .ok_or_else(member_not_found)?;
+    if !leaving && current == Role::Owner && caller != Role::Owner {
+        return Err(owners_only());
+    }
+    if current == Role::Owner && owner_count(&mut tx, id).await? <= 1 {
+        return Err(last_owner());
+    }
+    sqlx::query("DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(target)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}

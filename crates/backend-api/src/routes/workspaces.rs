@@ -1,0 +1,323 @@
+//! `/workspaces`: the caller's workspaces.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use web_common::Problem;
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::roles::{Role, require, role_of};
+
+/// The longest page `GET /workspaces` returns, and its default.
+pub const MAX_LIMIT: i64 = 100;
+const DEFAULT_LIMIT: i64 = 50;
+
+/// A workspace, as seen by the caller.
+#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub name: String,
+    /// The caller's role in it.
+    pub role: Role,
+    /// Who created it (null once that user is deleted).
+    pub created_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// One page of workspaces.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WorkspacePage {
+    pub items: Vec<Workspace>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query of `GET /workspaces`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// 1 to 100, default 50.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Body of `POST /workspaces` and `PATCH /workspaces/{id}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct WorkspaceName {
+    /// 1 to 100 characters after trimming.
+    pub name: String,
+}
+
+/// Trims a workspace name and checks its length (in characters) and content.
+pub fn valid_name(name: &str) -> Result<String, Problem> {
+    let name = name.trim();
+    let len = name.chars().count();
+    if len == 0 {
+        return Err(Problem::invalid_field("name", "must not be empty"));
+    }
+    if len > 100 {
+        return Err(Problem::invalid_field(
+            "name",
+            "must be at most 100 characters",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Problem::invalid_field(
+            "name",
+            "must not contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Keyset position: `(created_at, id)` of the last item of a page.
+fn encode_cursor(w: &Workspace) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}_{}", w.created_at.unix_timestamp_nanos(), w.id))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(OffsetDateTime, Uuid), Problem> {
+    let bad = || {
+        Problem::bad_request("`cursor` is not a cursor this API returned.")
+            .field("cursor", "is invalid")
+    };
+    let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let (nanos, id) = raw.split_once('_').ok_or_else(bad)?;
+    let nanos: i128 = nanos.parse().map_err(|_| bad())?;
+    let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| bad())?;
+    Ok((at, id.parse().map_err(|_| bad())?))
+}
+
+const SELECT_FOR_MEMBER: &str = "SELECT w.id, w.name, m.role, w.created_by, w.created_at, w.updated_at \
+     FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id AND m.user_id = $2 \
+     WHERE w.id = $1";
+
+async fn fetch_for(
+    state: &AppState,
+    id: Uuid,
+    user: Uuid,
+) -> Result<Option<Workspace>, sqlx::Error> {
+    sqlx::query_as(SELECT_FOR_MEMBER)
+        .bind(id)
+        .bind(user)
+        .fetch_optional(&state.pool)
+        .await
+}
+
+/// The caller's workspaces, oldest first, with the caller's role.
+#[utoipa::path(
+    get, path = "/workspaces", tag = "workspaces", params(ListQuery),
+    responses(
+        (status = 200, body = WorkspacePage),
+        (status = 400, description = "bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    user: AuthUser,
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<WorkspacePage>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Problem::bad_request("`limit` must be between 1 and 100.")
+            .field("limit", "must be between 1 and 100")
+            .into());
+    }
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut items: Vec<Workspace> = sqlx::query_as(
+        "SELECT w.id, w.name, m.role, w.created_by, w.created_at, w.updated_at \
+         FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
+         WHERE m.user_id = $1 AND ($2::timestamptz IS NULL OR (w.created_at, w.id) > ($2, $3)) \
+         ORDER BY w.created_at, w.id LIMIT $4",
+    )
+    .bind(user.id)
+    .bind(after.map(|(at, _)| at))
+    .bind(after.map(|(_, id)| id))
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = if more {
+        items.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(web::Json(WorkspacePage { items, next_cursor }))
+}
+
+/// Creates a workspace; the caller becomes its owner in the same transaction.
+#[utoipa::path(
+    post, path = "/workspaces", tag = "workspaces", request_body = WorkspaceName,
+    responses(
+        (status = 201, body = Workspace, headers(("Location" = String))),
+        (status = 422, description = "bad name", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    user: AuthUser,
+    body: web::Json<WorkspaceName>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let name = valid_name(&body.name)?;
+    let id = Uuid::now_v7();
+    let mut tx = state.pool.begin().await?;
+    let (created_at, updated_at): (OffsetDateTime, OffsetDateTime) = sqlx::query_as(
+        "INSERT INTO workspaces (id, name, created_by) VALUES ($1, $2, $3) RETURNING created_at, updated_at",
+    )
+    .bind(id)
+    .bind(&name)
+    .bind(user.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, 'owner')",
+    )
+    .bind(id)
+    .bind(user.id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(workspace = %id, "workspace created");
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/workspaces/{id}")))
+        .json(Workspace {
+            id,
+            name,
+            role: Role::Owner,
+            created_by: Some(user.id),
+            created_at,
+            updated_at,
+        }))
+}
+
+/// One workspace the caller is a member of.
+#[utoipa::path(
+    get, path = "/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = Workspace),
+        (status = 404, description = "no such workspace, or not a member", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Workspace>, ApiError> {
+    fetch_for(&state, *path, user.id)
+        .await?
+        .map(web::Json)
+        .ok_or_else(ApiError::workspace_not_found)
+}
+
+/// Renames a workspace (admin or owner).
+#[utoipa::path(
+    patch, path = "/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+    request_body = WorkspaceName,
+    responses(
+        (status = 200, body = Workspace),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn rename(
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    body: web::Json<WorkspaceName>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Workspace>, ApiError> {
+    let id = *path;
+    require(role_of(&state.pool, id, user.id).await?, Role::Admin)?;
+    let name = valid_name(&body.name)?;
+    sqlx::query("UPDATE workspaces SET name = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(&name)
+        .execute(&state.pool)
+        .await?;
+    fetch_for(&state, id, user.id)
+        .await?
+        .map(web::Json)
+        .ok_or_else(ApiError::workspace_not_found)
+}
+
+/// Deletes a workspace and its memberships (owner only).
+#[utoipa::path(
+    delete, path = "/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete(
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = *path;
+    require(role_of(&state.pool, id, user.id).await?, Role::Owner)?;
+    sqlx::query("DELETE FROM workspaces WHERE id = $1")
+        .bind(id)
+        .execute(&state.pool)
+        .await?;
+    tracing::info!(workspace = %id, "workspace deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded_in_characters() {
+        assert_eq!(valid_name("  Acme  ").unwrap(), "Acme");
+        assert_eq!(valid_name(&"é".repeat(100)).unwrap().chars().count(), 100);
+        for bad in ["", "   ", &"x".repeat(101), "a\u{0}b", "tab\tname"] {
+            let p = valid_name(bad).unwrap_err();
+            assert_eq!(p.status, 422);
+            assert_eq!(p.errors[0].field, "name");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let w = Workspace {
+            id: Uuid::now_v7(),
+            name: "x".into(),
+            role: Role::Owner,
+            created_by: None,
+            created_at: OffsetDateTime::now_utc(),
+            updated_at: OffsetDateTime::now_utc(),
+        };
+        let (at, id) = decode_cursor(&encode_cursor(&w)).unwrap();
+        assert_eq!((at, id), (w.created_at, w.id));
+        for bad in [
+            "",
+            "!!!",
+            "bm90LWEtY3Vyc29y",
+            &URL_SAFE_NO_PAD.encode("1_not-a-uuid"),
+        ] {
+            assert_eq!(decode_cursor(bad).unwrap_err().status, 400);
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! A running backend-api on port 0 against a fresh database, and request helpers.
+
+use std::net::SocketAddr;
+
+use auth_contract::{Claims, Secret, Signer};
+use backend_api::{Application, Settings};
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::Value;
+use test_support::TestDatabase;
+use uuid::Uuid;
+use web_common::env::AppEnv;
+
+pub const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
+pub const PREVIOUS_SECRET: &str = "previous-secret-0123456789-0123456789-xyz";
+
+pub struct TestApp {
+    pub base: String,
+    pub db: TestDatabase,
+    pub signer: Signer,
+    pub client: reqwest::Client,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: Uuid,
+    pub email: String,
+    pub token: String,
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json body with this status, and returns it.
+    pub fn problem(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(self.body["status"], status, "body: {}", self.body);
+        assert!(self.body["title"].is_string());
+        self.body
+            .get("request_id")
+            .expect("problem carries the request id");
+        &self.body
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with_previous(&[]).await
+    }
+
+    /// With `API_SECRET_PREVIOUS` set to `previous`.
+    pub async fn spawn_with_previous(previous: &[&str]) -> Self {
+        let db = TestDatabase::new().await;
+        let secret = Secret::new(SECRET).unwrap();
+        let settings = Settings {
+            database: db.options.clone(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_secret: secret.clone(),
+            api_secret_previous: previous.iter().map(|s| Secret::new(s).unwrap()).collect(),
+            app_env: AppEnv::Development,
+            db_max_connections: 20,
+        };
+        let app = Application::build(settings)
+            .await
+            .expect("backend-api starts");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            base,
+            db,
+            signer: Signer::new(&secret),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Inserts a user directly (the gateway owns registration) and mints a token for them.
+    pub async fn user(&self, email: &str) -> TestUser {
+        let id = Uuid::now_v7();
+        sqlx::query("INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(email)
+            .bind(email.split('@').next().unwrap())
+            .bind("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA")
+            .execute(&self.db.pool)
+            .await
+            .unwrap();
+        let token = self.signer.sign(&Claims::new(id, email)).unwrap();
+        TestUser {
+            id,
+            email: email.to_owned(),
+            token,
+        }
+    }
+
+    /// Sends a request, as `user` when given, with an optional JSON body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<&TestUser>,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(u) = user {
+            req = req.bearer_auth(&u.token);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        read(req.send().await.expect("request reaches the server")).await
+    }
+
+    pub async fn get(&self, path: &str, user: &TestUser) -> TestResponse {
+        self.send(Method::GET, path, Some(user), None).await
+    }
+
+    pub async fn post(&self, path: &str, user: &TestUser, body: Value) -> TestResponse {
+        self.send(Method::POST, path, Some(user), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, user: &TestUser, body: Value) -> TestResponse {
+        self.send(Method::PATCH, path, Some(user), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, user: &TestUser) -> TestResponse {
+        self.send(Method::DELETE, path, Some(user), None).await
+    }
+
+    /// Creates a workspace through the API; `owner` becomes its owner.
+    pub async fn workspace(&self, owner: &TestUser, name: &str) -> Uuid {
+        let res = self
+            .post("/workspaces", owner, serde_json::json!({ "name": name }))
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        res.body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Makes `user` a member of `workspace` with `role`, directly in the database.
+    pub async fn join(&self, workspace: Uuid, user: &TestUser, role: &str) {
+        sqlx::query("INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3::workspace_role)")
+            .bind(workspace)
+            .bind(user.id)
+            .bind(role)
+            .execute(&self.db.pool)
+            .await
+            .unwrap();
+    }
+
+    /// `user`'s role in `workspace` according to the database.
+    pub async fn role_in_db(&self, workspace: Uuid, user: &TestUser) -> Option<String> {
+        sqlx::query_scalar(
+            "SELECT role::text FROM workspace_members WHERE workspace_id = $1 AND user_id = $2",
+        )
+        .bind(workspace)
+        .bind(user.id)
+        .fetch_optional(&self.db.pool)
+        .await
+        .unwrap()
+    }
+
+    pub async fn owner_count(&self, workspace: Uuid) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM workspace_members WHERE workspace_id = $1 AND role = 'owner'",
+        )
+        .bind(workspace)
+        .fetch_one(&self.db.pool)
+        .await
+        .unwrap()
+    }
+}
+
+pub async fn read(res: reqwest::Response) -> TestResponse {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A problem body without the per-request fields, to compare two answers.
+pub fn without_request_fields(body: &Value) -> Value {
+    let mut b = body.clone();
+    if let Some(o) = b.as_object_mut() {
+        o.remove("request_id");
+        o.remove("instance");
+    }
+    b
+}

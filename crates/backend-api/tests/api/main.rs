@@ -1,0 +1,11 @@
+//! backend-api end to end: the real service on port 0, real HTTP, a fresh Postgres database
+//! per test.
+
+mod auth;
+mod concurrency;
+mod errors;
+mod health;
+mod helpers;
+mod members;
+mod roles;
+mod workspaces;

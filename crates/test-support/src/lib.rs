@@ -1,0 +1,195 @@
+//! A fresh, migrated Postgres database for each test.
+//!
+//! The server comes from `DATABASE_URL` when it is set (CI and `just test` set it); otherwise,
+//! when a Docker engine answers, from one Postgres container started with testcontainers for
+//! the whole test binary; otherwise the test fails and says how to provide one.
+//!
+//! Each [`TestDatabase`] is a new database named `test_<uuid>` with every migration in
+//! `migrations/` applied. It is dropped when the test passes and kept (its name printed) when
+//! the test fails, so the rows can be inspected.
+
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection, PgPool};
+use testcontainers_modules::postgres::Postgres;
+use testcontainers_modules::testcontainers::ContainerAsync;
+use testcontainers_modules::testcontainers::runners::AsyncRunner;
+use tokio::sync::OnceCell;
+
+/// The project's migrations, the same ones the services run at start-up.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// A database that lives as long as the test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// A pool on the new database.
+    pub pool: PgPool,
+    /// Options that connect to the new database (hand them to the service under test).
+    pub options: PgConnectOptions,
+    /// Its name.
+    pub name: String,
+    admin: PgConnectOptions,
+}
+
+/// Where the server is: `DATABASE_URL`, or the container started for this test binary.
+struct Server {
+    admin: PgConnectOptions,
+    _container: Option<ContainerAsync<Postgres>>,
+}
+
+static SERVER: OnceCell<Server> = OnceCell::const_new();
+
+async fn server() -> &'static Server {
+    SERVER
+        .get_or_init(|| async {
+            if let Ok(url) = std::env::var("DATABASE_URL") {
+                let admin = PgConnectOptions::from_str(&url)
+                    .unwrap_or_else(|e| panic!("DATABASE_URL is not a Postgres URL: {e}"));
+                return Server {
+                    admin,
+                    _container: None,
+                };
+            }
+            if !docker_answers() {
+                panic!(
+                    "These tests need Postgres. Set DATABASE_URL to a server this user may create \
+                     databases on (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres), \
+                     or start a Docker engine so a throwaway container can be used."
+                );
+            }
+            let container = Postgres::default()
+                .start()
+                .await
+                .unwrap_or_else(|e| panic!("could not start a Postgres container: {e}"));
+            let port = container
+                .get_host_port_ipv4(5432)
+                .await
+                .unwrap_or_else(|e| panic!("the Postgres container has no port: {e}"));
+            let admin = PgConnectOptions::new()
+                .host("127.0.0.1")
+                .port(port)
+                .username("postgres")
+                .password("postgres")
+                .database("postgres");
+            Server {
+                admin,
+                _container: Some(container),
+            }
+        })
+        .await
+}
+
+fn docker_answers() -> bool {
+    Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl TestDatabase {
+    /// Creates and migrates a new database.
+    pub async fn new() -> Self {
+        let admin = server().await.admin.clone();
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = admin
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach the test Postgres server: {e}"));
+        conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+            .await
+            .unwrap_or_else(|e| panic!("cannot create a test database: {e}"));
+        conn.close().await.ok();
+
+        let options = admin.clone().database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect_with(options.clone())
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {name}: {e}"));
+        MIGRATOR
+            .run(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("migrations failed on {name}: {e}"));
+        Self {
+            pool,
+            options,
+            name,
+            admin,
+        }
+    }
+}
+
+impl TestDatabase {
+    /// Options for the server's maintenance database (to act on this database from outside:
+    /// cut its connections, forbid new ones...).
+    pub fn admin_options(&self) -> PgConnectOptions {
+        self.admin.clone()
+    }
+
+    /// Runs `sql` on the maintenance database.
+    pub async fn admin_execute(&self, sql: &str) {
+        let mut conn = self.admin.connect().await.expect("admin connection");
+        conn.execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        conn.close().await.ok();
+    }
+
+    /// Makes the database unreachable: forbids new connections and ends the open ones.
+    pub async fn cut_off(&self) {
+        let name = &self.name;
+        self.admin_execute(&format!(
+            r#"ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false"#
+        ))
+        .await;
+        self.admin_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await;
+    }
+
+    /// Undoes [`TestDatabase::cut_off`].
+    pub async fn restore(&self) {
+        let name = &self.name;
+        self.admin_execute(&format!(
+            r#"ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true"#
+        ))
+        .await;
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "test failed: its database `{}` is kept for inspection",
+                self.name
+            );
+            return;
+        }
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on; a short-lived thread
+        // with its own runtime does the clean-up.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn: PgConnection = admin.connect().await.ok()?;
+                conn.execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
+                    .await
+                    .ok()?;
+                conn.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop test database `{}`", self.name);
+        }
+    }
+}
