@@ -1,5 +1,6 @@
 //! `backend-api`: reads its settings from the environment (and `.env` in development), then
-//! serves until stopped.
+//! serves until stopped. `backend-api healthcheck` probes a running instance's `/healthz`
+//! instead (for container health checks).
 
 use std::process::ExitCode;
 
@@ -9,6 +10,7 @@ use backend_api::{Application, Settings};
 async fn main() -> ExitCode {
     // A missing .env is normal (production passes real environment variables).
     let _ = dotenvy::dotenv();
+    let healthcheck = std::env::args().nth(1).is_some_and(|a| a == "healthcheck");
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
@@ -16,6 +18,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if healthcheck {
+        // Used by the container health check: is this instance answering on its address?
+        return if web_common::probe::http_ok(settings.addr, "/healthz") {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     web_common::telemetry::init(settings.app_env.is_production());
     let app = match Application::build(settings).await {
         Ok(app) => app,

@@ -8,6 +8,7 @@
 //! * [`env`]: small helpers for typed configuration from the environment.
 
 pub mod env;
+pub mod probe;
 pub mod problem;
 pub mod request_id;
 pub mod telemetry;
