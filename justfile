@@ -22,6 +22,10 @@ lint:
 migrate:
     cargo run --quiet --locked -p backend-api --bin migrate
 
+# Run frontend-gateway alone (reads .env).
+gateway:
+    cargo run --locked -p frontend-gateway --bin frontend-gateway
+
 # Run backend-api alone (reads .env).
 backend:
     cargo run --locked -p backend-api --bin backend-api

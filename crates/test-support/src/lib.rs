@@ -30,12 +30,15 @@ pub struct TestDatabase {
     pub options: PgConnectOptions,
     /// Its name.
     pub name: String,
+    /// A `postgres://` URL of the new database (for services configured by `DATABASE_URL`).
+    pub url: String,
     admin: PgConnectOptions,
 }
 
 /// Where the server is: `DATABASE_URL`, or the container started for this test binary.
 struct Server {
     admin: PgConnectOptions,
+    admin_url: String,
     _container: Option<ContainerAsync<Postgres>>,
 }
 
@@ -49,6 +52,7 @@ async fn server() -> &'static Server {
                     .unwrap_or_else(|e| panic!("DATABASE_URL is not a Postgres URL: {e}"));
                 return Server {
                     admin,
+                    admin_url: url,
                     _container: None,
                 };
             }
@@ -75,10 +79,32 @@ async fn server() -> &'static Server {
                 .database("postgres");
             Server {
                 admin,
+                admin_url: format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"),
                 _container: Some(container),
             }
         })
         .await
+}
+
+/// `url` with its database (the path) replaced by `database`; the query string is kept.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[authority_end..].find('/') {
+        Some(i) => &base[..authority_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{database}?{q}"),
+        None => format!("{root}/{database}"),
+    }
+}
+
+fn url_database(url: &str) -> &str {
+    let base = url.split('?').next().unwrap_or(url);
+    base.rsplit('/').next().unwrap_or(base)
 }
 
 fn docker_answers() -> bool {
@@ -93,8 +119,13 @@ fn docker_answers() -> bool {
 impl TestDatabase {
     /// Creates and migrates a new database.
     pub async fn new() -> Self {
-        let admin = server().await.admin.clone();
-        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let server = server().await;
+        let admin = server.admin.clone();
+        let url = with_database(
+            &server.admin_url,
+            &format!("test_{}", uuid::Uuid::new_v4().simple()),
+        );
+        let name = url_database(&url).to_owned();
         let mut conn = admin
             .connect()
             .await
@@ -118,6 +149,7 @@ impl TestDatabase {
             pool,
             options,
             name,
+            url,
             admin,
         }
     }
@@ -191,5 +223,24 @@ impl Drop for TestDatabase {
         if !matches!(dropped, Ok(Some(()))) {
             eprintln!("could not drop test database `{}`", self.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_of_a_url_is_replaced_and_the_query_kept() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres", "test_1"),
+            "postgres://u:p@h:5432/test_1"
+        );
+        assert_eq!(
+            with_database("postgres://h/postgres?sslmode=disable", "t"),
+            "postgres://h/t?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h:5", "t"), "postgres://h:5/t");
+        assert_eq!(url_database("postgres://h/t?x=1"), "t");
     }
 }

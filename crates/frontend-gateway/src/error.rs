@@ -1,0 +1,123 @@
+//! The crate's error type: what went wrong, tagged by where (the client, the upstream, or
+//! inside the gateway), mapped to a problem+json answer. Causes are logged, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use web_common::Problem;
+
+/// Everything a gateway handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request was wrong (4xx): answered as the problem says.
+    #[error("{0}")]
+    Client(Problem),
+    /// The upstream refused the connection, reset it, or sent garbage: 502.
+    #[error("the upstream could not be reached")]
+    UpstreamUnreachable(#[source] awc::error::SendRequestError),
+    /// The upstream took longer than `PROXY_TIMEOUT_SECS`: 504.
+    #[error("the upstream did not answer in time")]
+    UpstreamTimeout,
+    /// Postgres failed: 500.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// argon2 or its blocking task failed: 500.
+    #[error("password hashing failed")]
+    Password(#[from] crate::password::PasswordError),
+    /// The session could not be written: 500.
+    #[error("the session could not be updated")]
+    Session(#[from] actix_session::SessionInsertError),
+    /// A token could not be minted: 500.
+    #[error("a token could not be minted")]
+    Token(#[from] auth_contract::SignError),
+}
+
+impl From<Problem> for Error {
+    fn from(problem: Problem) -> Self {
+        Self::Client(problem)
+    }
+}
+
+impl Error {
+    fn problem(&self) -> Problem {
+        match self {
+            Self::Client(problem) => problem.clone(),
+            Self::UpstreamUnreachable(_) => Problem::new(StatusCode::BAD_GATEWAY)
+                .detail("The upstream service could not be reached."),
+            Self::UpstreamTimeout => Problem::new(StatusCode::GATEWAY_TIMEOUT)
+                .detail("The upstream service did not answer in time."),
+            Self::Database(e) if is_unavailable(e) => database_unavailable(),
+            Self::Database(_) | Self::Password(_) | Self::Session(_) | Self::Token(_) => {
+                Problem::internal()
+            }
+        }
+    }
+}
+
+/// `true` when Postgres cannot be reached (as opposed to a query that failed).
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+    ) || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| unavailable_sqlstate(&c)))
+}
+
+/// SQLSTATEs meaning "cannot use the database right now": connection exceptions (08),
+/// insufficient resources (53), operator intervention (57P), a database that is gone (3D000)
+/// or refusing connections (55000).
+fn unavailable_sqlstate(code: &str) -> bool {
+    ["08", "53", "57P"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        || matches!(code, "3D000" | "55000")
+}
+
+/// 503: the database (users, sessions) is not answering. Nobody is signed in meanwhile.
+pub fn database_unavailable() -> Problem {
+    Problem::unavailable("The session store is unavailable; try again shortly.")
+}
+
+/// Middleware around the session middleware: a session that cannot be loaded or saved (the
+/// database is down) fails closed, as a 503 problem carrying the request id, instead of an
+/// opaque 500. (It stays an `Err`: the request cannot be cloned before routing, so there is no
+/// request to build a response on.)
+pub async fn session_failures(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    let request_id = req
+        .extensions()
+        .get::<web_common::RequestId>()
+        .map(|id| id.as_str().to_owned());
+    let path = req.path().to_owned();
+    next.call(req).await.map_err(|e| {
+        tracing::error!(error = %e, "the session could not be loaded or saved");
+        let mut problem = database_unavailable();
+        problem.request_id = request_id;
+        problem.instance = Some(path);
+        problem.into()
+    })
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        self.problem().status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if !matches!(self, Self::Client(_)) {
+            let mut chain = String::new();
+            let mut source = std::error::Error::source(self);
+            while let Some(cause) = source {
+                chain.push_str(": ");
+                chain.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            tracing::error!(error = %self, cause = %chain, "request failed");
+        }
+        self.problem().error_response()
+    }
+}

@@ -1,0 +1,280 @@
+//! The streaming reverse proxy (awc), in named phases:
+//!
+//! 1. decide: the rewrite table gives the upstream URL (or the gateway keeps the request);
+//! 2. upstream request: built from scratch: the client's headers minus `Authorization`,
+//!    `Cookie`, hop-by-hop headers (and those `Connection` names), `X-Forwarded-*`/`Forwarded`;
+//!    plus `X-Forwarded-For/Proto/Host` from what the gateway saw, `x-request-id`, and a
+//!    freshly minted bearer token when there is a session and the rule opted in;
+//! 3. send: the body streams through (never buffered), no redirects, no decompression;
+//!    refused/unreachable -> 502, too slow -> 504;
+//! 4. response filter: hop-by-hop headers dropped, everything else (every `Set-Cookie`) kept,
+//!    the body streamed back.
+
+use std::time::Duration;
+
+use actix_web::body::{BodyStream, SizedStream};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth_contract::Claims;
+use awc::error::{ConnectError, SendRequestError};
+use bytes::Bytes;
+use futures_util::Stream;
+use web_common::problem::Untouched;
+use web_common::{Problem, RequestId};
+
+use crate::error::Error;
+use crate::rewrite::Decision;
+use crate::session::UserSession;
+use crate::state::AppState;
+
+/// Builds the upstream client. One per worker (awc clients are not `Send`), so each worker
+/// keeps its own pool of keep-alive connections to the backend.
+pub fn client(connect_timeout: Duration, timeout: Duration) -> awc::Client {
+    // rustls needs one process-wide crypto provider for https upstreams; an `Err` only means
+    // one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    awc::Client::builder()
+        .connector(
+            awc::Connector::new()
+                .timeout(connect_timeout)
+                .conn_keep_alive(Duration::from_secs(30)),
+        )
+        .timeout(timeout)
+        .disable_redirects()
+        .no_default_headers()
+        .finish()
+}
+
+/// Headers that describe one hop, never forwarded (RFC 9110 section 7.6.1), besides any
+/// `Proxy-*` and whatever `Connection` names.
+const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// `true` for a hop-by-hop header, any `Proxy-*`, or one `Connection` names.
+fn is_hop_by_hop(name: &HeaderName, headers: &HeaderMap) -> bool {
+    let name = name.as_str();
+    HOP_BY_HOP.contains(&name)
+        || name.starts_with("proxy-")
+        || headers
+            .get_all(header::CONNECTION)
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case(name))
+}
+
+/// Client headers that may reach the upstream. Names with `_` are dropped too: some servers
+/// read `X_User_Id` as `X-User-Id`, so they could smuggle an identity header past this filter.
+fn forwardable_request_header(name: &HeaderName, headers: &HeaderMap) -> bool {
+    let n = name.as_str();
+    !(is_hop_by_hop(name, headers)
+        || n.contains('_')
+        || n == "authorization"
+        || n == "cookie"
+        || n == "host"
+        || n == "content-length"
+        || n == "expect"
+        || n == "forwarded"
+        || n == "x-real-ip"
+        || n == "x-request-id"
+        || n.starts_with("x-forwarded-"))
+}
+
+/// Upstream response headers that may reach the client.
+fn forwardable_response_header(name: &HeaderName, headers: &HeaderMap) -> bool {
+    !(is_hop_by_hop(name, headers) || name == header::CONTENT_LENGTH)
+}
+
+/// The default service: forwards what the rewrite table sends upstream; 404 otherwise.
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    session: UserSession,
+    state: web::Data<AppState>,
+    client: web::Data<awc::Client>,
+    request_id: RequestId,
+) -> Result<HttpResponse, Error> {
+    let (url, inject_token) = match state.rules.decide(req.path(), req.query_string()) {
+        Decision::Upstream { url, inject_token } => (url, inject_token),
+        Decision::Gateway => {
+            return Err(Problem::not_found("There is no such /api/auth action.").into());
+        }
+        Decision::NoMatch => {
+            return Err(Problem::not_found("Nothing is served at this path.").into());
+        }
+    };
+    let token = match (inject_token, session.user()) {
+        (true, Some(user)) => Some(state.signer.sign(&Claims::new(user.id, user.email))?),
+        _ => None,
+    };
+    let upstream = upstream_request(&client, &req, &url, token.as_deref(), &request_id);
+    let response = send(upstream, &req, payload).await?;
+    Ok(downstream_response(&req, response))
+}
+
+fn upstream_request(
+    client: &awc::Client,
+    req: &HttpRequest,
+    url: &str,
+    token: Option<&str>,
+    request_id: &RequestId,
+) -> awc::ClientRequest {
+    let mut upstream = client.request(req.method().clone(), url).no_decompress();
+    let headers = upstream.headers_mut();
+    for (name, value) in req.headers() {
+        if forwardable_request_header(name, req.headers()) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    if let Some(peer) = req.peer_addr()
+        && let Ok(value) = HeaderValue::from_str(&peer.ip().to_string())
+    {
+        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+    }
+    let proto = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(proto),
+    );
+    if let Some(host) = req.headers().get(header::HOST) {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+        headers.insert(web_common::request_id::HEADER, value);
+    }
+    if let Some(token) = token
+        && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
+    {
+        headers.insert(header::AUTHORIZATION, value);
+    }
+    upstream
+}
+
+/// Sends the request, streaming the client's body when it has one.
+async fn send(
+    upstream: awc::ClientRequest,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<
+    awc::ClientResponse<impl Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static>,
+    Error,
+> {
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    let sent = match length {
+        Some(len) => upstream.send_body(SizedStream::new(len, payload)).await,
+        None if chunked => upstream.send_body(BodyStream::new(payload)).await,
+        None => upstream.send().await,
+    };
+    sent.map_err(|e| match e {
+        SendRequestError::Timeout => Error::UpstreamTimeout,
+        e => {
+            if let SendRequestError::Connect(ConnectError::Timeout) = e {
+                tracing::warn!("connecting to the upstream timed out");
+            }
+            Error::UpstreamUnreachable(e)
+        }
+    })
+}
+
+fn downstream_response<S>(req: &HttpRequest, upstream: awc::ClientResponse<S>) -> HttpResponse
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static,
+{
+    let status = upstream.status();
+    let mut res = HttpResponse::build(status);
+    for (name, value) in upstream.headers() {
+        if forwardable_response_header(name, upstream.headers()) {
+            res.append_header((name.clone(), value.clone()));
+        }
+    }
+    let length = upstream
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let no_body = req.method() == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let mut res = match length {
+        _ if no_body => res.finish(),
+        Some(len) => res.body(SizedStream::new(len, upstream)),
+        None => res.body(BodyStream::new(upstream)),
+    };
+    res.extensions_mut().insert(Untouched);
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn credentials_hop_by_hop_and_forwarding_headers_are_not_forwarded() {
+        let map = headers(&[("connection", "keep-alive, x-secret"), ("x-secret", "1")]);
+        for name in [
+            "authorization",
+            "cookie",
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-authorization",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "forwarded",
+            "x-secret",
+            "host",
+            "x_forwarded_for",
+            "x_user_id",
+        ] {
+            assert!(
+                !forwardable_request_header(&HeaderName::from_static(name), &map),
+                "{name}"
+            );
+        }
+        for name in ["accept", "content-type", "user-agent", "if-none-match"] {
+            assert!(
+                forwardable_request_header(&HeaderName::from_static(name), &map),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn set_cookie_survives_the_response_filter() {
+        let map = headers(&[("connection", "close")]);
+        assert!(forwardable_response_header(&header::SET_COOKIE, &map));
+        assert!(!forwardable_response_header(&header::CONNECTION, &map));
+        assert!(!forwardable_response_header(
+            &header::TRANSFER_ENCODING,
+            &map
+        ));
+    }
+}

@@ -1,0 +1,72 @@
+//! The `users` rows the gateway reads and writes: credentials at sign-in, new accounts at
+//! registration.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// A user with their password hash (never leaves this crate's auth code).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Credentials {
+    /// `users.id`.
+    pub id: Uuid,
+    /// As registered.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// Why a user could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    /// The email (compared without case) is taken.
+    #[error("the email is already registered")]
+    DuplicateEmail,
+    /// Anything else.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// The user whose email is `email`, ignoring case.
+pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, email, name, password_hash FROM users WHERE lower(email) = lower($1)",
+    )
+    .bind(email)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Creates a user.
+pub async fn insert(
+    pool: &PgPool,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+) -> Result<Uuid, InsertError> {
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(email)
+        .bind(name)
+        .bind(password_hash)
+        .execute(pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.constraint() == Some("users_email_lower_key") => {
+                InsertError::DuplicateEmail
+            }
+            _ => InsertError::Database(e),
+        })?;
+    Ok(id)
+}
+
+/// Records a successful sign-in.
+pub async fn touch_sign_in(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET last_sign_in_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! A gateway on port 0 against a fresh database, in front of either the real backend-api or an
+//! echo upstream; a cookie-keeping browser; raw HTTP for paths no URL library would send.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use frontend_gateway::{Application, Settings};
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use serde_json::Value;
+use test_support::TestDatabase;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const API_SECRET: &str = "integration-test api secret, long enough for HS256";
+pub const SESSION_KEY: &str =
+    "integration-test session key: sixty-four bytes or more are required here!";
+/// Deliberately not the address tests connect to: every absolute URL must come from here.
+pub const ORIGIN: &str = "http://gateway.test";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running gateway.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub db: TestDatabase,
+}
+
+/// What the gateway forwards `/api/*` to.
+pub enum Upstream {
+    /// A real backend-api on the same database.
+    Backend,
+    /// Anything else (the echo server, a closed port...).
+    Url(String),
+}
+
+impl TestApp {
+    /// A gateway in front of a real backend-api.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Upstream::Backend, |_| {}).await
+    }
+
+    /// A gateway in front of `upstream`, with `tweak` applied to its settings.
+    pub async fn spawn_with(upstream: Upstream, tweak: impl FnOnce(&mut Settings)) -> Self {
+        web_common::telemetry::init(false);
+        let db = TestDatabase::new().await;
+        let backend_url = match upstream {
+            Upstream::Url(url) => url,
+            Upstream::Backend => {
+                let mut settings = backend_api::Settings::from_source(&[
+                    ("DATABASE_URL", "postgres://unused@localhost/unused"),
+                    ("API_SECRET", API_SECRET),
+                ])
+                .expect("backend settings");
+                settings.database = db.options.clone();
+                settings.addr = "127.0.0.1:0".parse().unwrap();
+                settings.db_max_connections = 3;
+                let backend = backend_api::Application::build(settings)
+                    .await
+                    .expect("backend starts");
+                let url = format!("http://127.0.0.1:{}", backend.port());
+                tokio::spawn(backend.run_until_stopped());
+                url
+            }
+        };
+        let mut settings = Settings::from_source(&vec![
+            (
+                "DATABASE_URL".to_owned(),
+                "postgres://unused@localhost/unused".to_owned(),
+            ),
+            ("API_SECRET".to_owned(), API_SECRET.to_owned()),
+            ("SESSION_KEY".to_owned(), SESSION_KEY.to_owned()),
+            ("PUBLIC_ORIGIN".to_owned(), ORIGIN.to_owned()),
+            ("BACKEND_API_URL".to_owned(), backend_url),
+            ("GATEWAY_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+            ("DATABASE_MAX_CONNECTIONS".to_owned(), "3".to_owned()),
+        ])
+        .expect("gateway settings");
+        settings.database = db.options.clone();
+        tweak(&mut settings);
+        let app = Application::build(settings).await.expect("gateway starts");
+        let port = app.port();
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            db,
+        }
+    }
+
+    /// A fresh browser (no cookies).
+    pub fn browser(&self) -> Browser {
+        Browser {
+            base: self.address.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            jar: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// A browser with a registered, signed-in user; returns it and the user's id.
+    pub async fn signed_in(&self, email: &str) -> (Browser, uuid::Uuid) {
+        let browser = self.browser();
+        let res = browser.register(email, PASSWORD, "Test User").await;
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        let id = body["user"]["id"].as_str().unwrap().parse().unwrap();
+        (browser, id)
+    }
+
+    /// Sends a bodiless request for `path` as raw bytes (no URL library normalising it);
+    /// returns the status code and the body.
+    pub async fn raw(&self, method: &str, path: &str) -> (u16, String) {
+        self.raw_bytes(&format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        ))
+        .await
+    }
+
+    /// Sends `request` as it is; returns the status code and the body.
+    pub async fn raw_bytes(&self, request: &str) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+            .await
+            .expect("the gateway answers")
+            .unwrap();
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// How many session rows exist.
+    pub async fn session_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM sessions")
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+}
+
+/// A client that keeps cookies like a browser (by name; enough for one origin).
+pub struct Browser {
+    base: String,
+    pub client: reqwest::Client,
+    jar: Mutex<BTreeMap<String, String>>,
+}
+
+impl Browser {
+    /// The current value of cookie `name`.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar.lock().unwrap().get(name).cloned()
+    }
+
+    /// Sets cookie `name` (to replay a stolen one, say).
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.jar
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), value.to_owned());
+    }
+
+    /// A request to `path` carrying the jar's cookies.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let cookies = self
+            .jar
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let builder = self.client.request(method, format!("{}{path}", self.base));
+        if cookies.is_empty() {
+            builder
+        } else {
+            builder.header("cookie", cookies)
+        }
+    }
+
+    /// Sends `request` and keeps the cookies it sets.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        let res = request.send().await.expect("request sent");
+        self.keep_cookies(res.headers());
+        res
+    }
+
+    fn keep_cookies(&self, headers: &HeaderMap) {
+        let mut jar = self.jar.lock().unwrap();
+        for value in headers.get_all(SET_COOKIE) {
+            let value = value.to_str().unwrap();
+            let first = value.split(';').next().unwrap();
+            let (name, val) = first.split_once('=').unwrap();
+            let expired = value.to_ascii_lowercase().contains("max-age=0");
+            if expired || val.is_empty() {
+                jar.remove(name.trim());
+            } else {
+                jar.insert(name.trim().to_owned(), val.trim().to_owned());
+            }
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.send(self.request(reqwest::Method::POST, path).json(body))
+            .await
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.send(self.request(reqwest::Method::POST, path).form(form))
+            .await
+    }
+
+    /// `GET /api/auth/csrf`'s token.
+    pub async fn csrf_token(&self) -> String {
+        let body: Value = self.get("/api/auth/csrf").await.json().await.unwrap();
+        body["csrfToken"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/auth/register",
+            &serde_json::json!({ "email": email, "password": password, "name": name }),
+        )
+        .await
+    }
+
+    /// Signs in the way next-auth's client does: a form with `json=true` and the CSRF token.
+    pub async fn sign_in_like_next_auth(&self, email: &str, password: &str) -> reqwest::Response {
+        let token = self.csrf_token().await;
+        self.post_form(
+            "/api/auth/callback/credentials",
+            &[
+                ("email", email),
+                ("password", password),
+                ("csrfToken", &token),
+                ("callbackUrl", "/workspaces"),
+                ("json", "true"),
+            ],
+        )
+        .await
+    }
+
+    pub async fn sign_out(&self) -> reqwest::Response {
+        let token = self.csrf_token().await;
+        self.post_form(
+            "/api/auth/signout",
+            &[("csrfToken", &token), ("json", "true")],
+        )
+        .await
+    }
+
+    /// `GET /api/auth/session` as JSON.
+    pub async fn session(&self) -> Value {
+        self.get("/api/auth/session").await.json().await.unwrap()
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: real Postgres, real HTTP, the gateway in-process on port 0.
+
+mod auth;
+mod flow;
+mod helpers;
+mod proxy;
+mod sessions;
+mod upstream;
