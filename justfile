@@ -10,8 +10,18 @@ default:
     @just --list
 
 # Run every test against a real Postgres (each test makes and drops its own database).
+# The browser test is `just e2e` (it needs Chromium).
 test:
-    DATABASE_URL={{test_db}} cargo test --workspace --locked
+    DATABASE_URL={{test_db}} cargo test --workspace --exclude e2e --locked
+
+# The real-browser test: headless Chromium through chromedriver (apt-get install chromium chromium-driver).
+# Screenshots of failures land in target/e2e-screenshots/ (E2E_SCREENSHOTS=1 keeps step screenshots too).
+e2e:
+    DATABASE_URL={{test_db}} cargo test -p e2e --locked
+
+# The whole stack on this machine: Postgres, migrations, demo user, backend :8080, gateway :3000.
+dev:
+    scripts/dev.sh
 
 # Formatting check and clippy with warnings as errors.
 lint:

@@ -21,7 +21,7 @@ use crate::config::PublicOrigin;
 use crate::error::Error;
 use crate::session::{SessionUser, UserSession};
 use crate::state::AppState;
-use crate::{password, users};
+use crate::{pages, password, users};
 
 /// Registers the `/api/auth` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,6 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(callback_credentials),
             )
             .route("/signin", web::post().to(sign_in))
+            .route("/signin", web::get().to(sign_in_page))
+            .route("/error", web::get().to(error_page))
             .route("/session", web::get().to(session))
             .route("/signout", web::post().to(sign_out))
             .route("/register", web::post().to(register))
@@ -135,6 +137,37 @@ async fn providers(state: web::Data<AppState>) -> HttpResponse {
             "callbackUrl": state.origin.url("/api/auth/callback/credentials"),
         }
     }))
+}
+
+/// `GET /api/auth/signin` (where next-auth sends people to sign in): our sign-in page, keeping
+/// a same-origin `callbackUrl`.
+async fn sign_in_page(
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let back = same_origin_url(&state.origin, query.get("callbackUrl").map(String::as_str));
+    let path = back
+        .strip_prefix(state.origin.as_str())
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or("/");
+    pages::redirect(&state.origin.url(&format!(
+        "/signin?callbackUrl={}",
+        pages::encode_component(path)
+    )))
+}
+
+/// `GET /api/auth/error?error=CODE` (where failed next-auth flows land): the sign-in page,
+/// told which error happened (only a short alphanumeric code is passed on).
+async fn error_page(
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let code = query
+        .get("error")
+        .map(String::as_str)
+        .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .unwrap_or("Default");
+    pages::redirect(&state.origin.url(&format!("/signin?error={code}")))
 }
 
 /// The user part of a session answer (next-auth's `session.user`).

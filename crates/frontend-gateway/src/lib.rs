@@ -13,6 +13,7 @@
 //! * [`auth`]: `/api/auth/*` (with [`csrf`], [`password`] and [`users`]);
 //! * [`rewrite`]: the rule table deciding where everything else goes;
 //! * [`proxy`]: the upstream request, the streaming, the response filter;
+//! * [`pages`]: the web app (embedded HTML, CSS, JS) and [`health`]: `/healthz`, `/readyz`;
 //! * [`config`] and [`startup`]: settings and [`Application`].
 
 pub mod auth;
@@ -20,6 +21,8 @@ pub mod config;
 pub mod csrf;
 pub mod error;
 pub mod guard;
+pub mod health;
+pub mod pages;
 pub mod password;
 pub mod proxy;
 pub mod rewrite;

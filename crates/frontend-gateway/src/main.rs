@@ -1,4 +1,6 @@
 //! Runs the gateway: settings from the environment, telemetry, then the server.
+//! `frontend-gateway healthcheck` probes a running instance's `/healthz` instead (for
+//! container health checks).
 
 use frontend_gateway::{Application, Settings};
 
@@ -11,6 +13,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if std::env::args().nth(1).is_some_and(|a| a == "healthcheck") {
+        return if web_common::probe::http_ok(settings.addr, "/healthz") {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::FAILURE
+        };
+    }
     web_common::telemetry::init(settings.app_env.is_production());
     tracing::info!(addr = %settings.addr, backend = %settings.backend_api_url, "starting frontend-gateway");
     let app = match Application::build(settings).await {

@@ -16,7 +16,7 @@ use crate::csrf::Csrf;
 use crate::session::CookieSettings;
 use crate::session_store::{PgSessionStore, clean_up_periodically};
 use crate::state::AppState;
-use crate::{auth, error, guard, proxy, session};
+use crate::{auth, error, guard, health, pages, proxy, session};
 
 /// How often expired sessions are deleted.
 const SESSION_CLEAN_UP_EVERY: Duration = Duration::from_secs(300);
@@ -134,6 +134,8 @@ fn server(
             .app_data(web_common::problem::json_config(16 * 1024))
             .app_data(web::PayloadConfig::default().limit(16 * 1024))
             .configure(auth::configure)
+            .configure(health::configure)
+            .configure(pages::configure)
             .default_service(web::to(proxy::handle))
             .wrap(session::middleware(
                 store.clone(),

@@ -3,6 +3,7 @@
 mod auth;
 mod flow;
 mod helpers;
+mod pages;
 mod proxy;
 mod sessions;
 mod upstream;

@@ -1,0 +1,352 @@
+//! The web app in a real browser: headless Chromium, driven through chromedriver (WebDriver),
+//! against the real gateway and backend started in-process on a fresh database.
+//!
+//! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`);
+//! `CHROMIUM` and `CHROMEDRIVER` override their paths. On failure a screenshot is written to
+//! `target/e2e-screenshots/`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use test_support::TestDatabase;
+
+type Result<T = (), E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
+const API_SECRET: &str = "e2e-api-secret-0123456789-0123456789-abcdef";
+const SESSION_KEY: &str =
+    "e2e-session-key-0123456789-0123456789-0123456789-0123456789-0123456789-abcdef";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn settings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// backend-api and frontend-gateway on a fresh database; returns the gateway's origin.
+async fn start_stack(db: &TestDatabase) -> String {
+    let backend = backend_api::Settings::from_source(&settings(&[
+        ("DATABASE_URL", &db.url),
+        ("API_SECRET", API_SECRET),
+        ("BACKEND_API_ADDR", "127.0.0.1:0"),
+    ]))
+    .expect("backend settings");
+    let backend = backend_api::Application::build(backend)
+        .await
+        .expect("backend starts");
+    let backend_url = format!("http://127.0.0.1:{}", backend.port());
+    tokio::spawn(backend.run_until_stopped());
+
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    let gateway = frontend_gateway::Settings::from_source(&settings(&[
+        ("DATABASE_URL", &db.url),
+        ("API_SECRET", API_SECRET),
+        ("SESSION_KEY", SESSION_KEY),
+        ("GATEWAY_ADDR", &format!("127.0.0.1:{port}")),
+        ("BACKEND_API_URL", &backend_url),
+        ("PUBLIC_ORIGIN", &origin),
+    ]))
+    .expect("gateway settings");
+    let gateway = frontend_gateway::Application::build(gateway)
+        .await
+        .expect("gateway starts");
+    tokio::spawn(gateway.run_until_stopped());
+    origin
+}
+
+/// A chromedriver process, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which(var: &str, candidates: &[&str]) -> String {
+    if let Ok(path) = std::env::var(var) {
+        return path;
+    }
+    candidates
+        .iter()
+        .find(|c| std::path::Path::new(c).exists())
+        .map(|c| (*c).to_owned())
+        .unwrap_or_else(|| {
+            panic!(
+                "{var}: none of {candidates:?} exists. Install Chromium and its driver \
+                 (Debian: apt-get install chromium chromium-driver) or set {var}."
+            )
+        })
+}
+
+async fn browser() -> (Driver, Client) {
+    let chromedriver = which(
+        "CHROMEDRIVER",
+        &["/usr/bin/chromedriver", "/usr/local/bin/chromedriver"],
+    );
+    let chromium = which(
+        "CHROMIUM",
+        &[
+            "/usr/bin/chromium",
+            "/usr/bin/chromium-browser",
+            "/usr/bin/google-chrome",
+        ],
+    );
+    let port = free_port();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+
+    let profile = std::env::temp_dir().join(format!("e2e-chromium-{}-{port}", std::process::id()));
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let caps = caps.as_object().cloned().unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let connect = ClientBuilder::rustls()
+            .expect("tls roots")
+            .capabilities(caps.clone())
+            .connect(&driver.url)
+            .await;
+        match connect {
+            Ok(client) => return (driver, client),
+            Err(e) if Instant::now() > deadline => panic!("cannot start a browser session: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Waits until the page's path (and query, when `with_query`) is `expected`.
+async fn wait_for_path(client: &Client, expected: &str) -> Result {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = client.current_url().await?;
+        let got = match url.query() {
+            Some(q) if expected.contains('?') => format!("{}?{q}", url.path()),
+            _ => url.path().to_owned(),
+        };
+        if got == expected {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("expected to be at {expected}, still at {url}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn ready(client: &Client) -> Result {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("body[data-ready=true]"))
+        .await?;
+    Ok(())
+}
+
+async fn fill(client: &Client, css: &str, text: &str) -> Result {
+    let field = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await?;
+    field.clear().await?;
+    field.send_keys(text).await?;
+    Ok(())
+}
+
+async fn click(client: &Client, css: &str) -> Result {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await?
+        .click()
+        .await?;
+    Ok(())
+}
+
+async fn text_of(client: &Client, css: &str) -> Result<String> {
+    Ok(client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await?
+        .text()
+        .await?)
+}
+
+/// Waits until `css` exists and its text is `expected`.
+async fn wait_for_text(client: &Client, css: &str, expected: &str) -> Result {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(el) = client.find(Locator::Css(css)).await
+            && el.text().await.is_ok_and(|t| t.trim() == expected)
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{css} never read {expected:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("e2e-screenshots")
+}
+
+/// With `E2E_SCREENSHOTS=1`, saves a screenshot of the current page (for reviewing the UI).
+async fn snap(client: &Client, name: &str) -> Result {
+    if std::env::var_os("E2E_SCREENSHOTS").is_some() {
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(format!("{name}.png")), client.screenshot().await?)?;
+    }
+    Ok(())
+}
+
+/// Runs a scenario; on failure saves a screenshot and the page source, then fails the test.
+async fn run(name: &str, client: Client, scenario: impl AsyncFnOnce(&Client) -> Result) {
+    let outcome = scenario(&client).await;
+    if let Err(e) = outcome {
+        let dir = screenshot_dir();
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(png) = client.screenshot().await {
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+        if let Ok(html) = client.source().await {
+            let _ = std::fs::write(dir.join(format!("{name}.html")), html);
+        }
+        let _ = client.close().await;
+        panic!("{name} failed: {e} (screenshot in {})", dir.display());
+    }
+    let _ = client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_registers_creates_and_shares_a_workspace_then_signs_out() {
+    let db = TestDatabase::new().await;
+    let origin = start_stack(&db).await;
+    let (_driver, client) = browser().await;
+    let pool = db.pool.clone();
+
+    run("register_create_share_sign_out", client, async |c: &Client| {
+        // Register: lands on the workspace list, signed in.
+        c.goto(&format!("{origin}/register")).await?;
+        ready(c).await?;
+        fill(c, "#name", "Ada Lovelace").await?;
+        fill(c, "#email", "ada@example.com").await?;
+        fill(c, "#password", PASSWORD).await?;
+        click(c, "#register-submit").await?;
+        wait_for_path(c, "/workspaces").await?;
+        ready(c).await?;
+        wait_for_text(c, "#user-email", "ada@example.com").await?;
+
+        // Create a workspace and see it listed.
+        fill(c, "#workspace-name", "Apollo").await?;
+        click(c, "#create-workspace-submit").await?;
+        let row = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#workspace-list li[data-workspace-id]"))
+            .await?;
+        let id = row.attr("data-workspace-id").await?.ok_or("row without an id")?;
+        wait_for_text(c, &format!("li[data-workspace-id='{id}'] a.workspace-link"), "Apollo").await?;
+
+        // Rename it.
+        click(c, &format!("li[data-workspace-id='{id}'] [data-action=rename]")).await?;
+        fill(c, &format!("li[data-workspace-id='{id}'] input[name=name]"), "Apollo 11").await?;
+        click(c, &format!("li[data-workspace-id='{id}'] [data-action=save]")).await?;
+        wait_for_text(c, &format!("li[data-workspace-id='{id}'] a.workspace-link"), "Apollo 11").await?;
+        snap(c, "workspaces").await?;
+        let stored: String = sqlx::query_scalar("SELECT name FROM workspaces WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await?;
+        assert_eq!(stored, "Apollo 11");
+
+        // A second person exists (registered through the API, as a script would).
+        let res = reqwest::Client::new()
+            .post(format!("{origin}/api/auth/register"))
+            .header("origin", &origin)
+            .json(&json!({ "email": "grace@example.com", "password": PASSWORD, "name": "Grace Hopper" }))
+            .send()
+            .await?;
+        assert_eq!(res.status().as_u16(), 201, "{}", res.text().await?);
+
+        // Add them as a member from the workspace page.
+        c.goto(&format!("{origin}/workspaces/{id}")).await?;
+        ready(c).await?;
+        assert_eq!(text_of(c, "#workspace-title").await?.trim(), "Apollo 11");
+        fill(c, "#member-email", "grace@example.com").await?;
+        c.find(Locator::Css("#member-role")).await?.select_by_value("member").await?;
+        click(c, "#add-member-submit").await?;
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#members-body tr[data-email='grace@example.com']"))
+            .await?;
+        snap(c, "workspace").await?;
+        let role: String = sqlx::query_scalar(
+            "SELECT m.role::text FROM workspace_members m JOIN users u ON u.id = m.user_id \
+             WHERE m.workspace_id = $1::uuid AND u.email = 'grace@example.com'",
+        )
+        .bind(&id)
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!(role, "member");
+
+        // Sign out, then the workspace page sends us to sign in, and back afterwards.
+        click(c, "#sign-out").await?;
+        wait_for_path(c, "/signin").await?;
+        c.goto(&format!("{origin}/workspaces/{id}")).await?;
+        wait_for_path(c, &format!("/signin?callbackUrl=%2Fworkspaces%2F{id}")).await?;
+        ready(c).await?;
+        snap(c, "signin").await?;
+        fill(c, "#email", "ada@example.com").await?;
+        fill(c, "#password", PASSWORD).await?;
+        click(c, "#signin-submit").await?;
+        wait_for_path(c, &format!("/workspaces/{id}")).await?;
+        ready(c).await?;
+        wait_for_text(c, "#workspace-title", "Apollo 11").await?;
+        Ok(())
+    })
+    .await;
+}
