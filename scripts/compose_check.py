@@ -29,7 +29,8 @@ import jsonschema
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.environ.get("BIN_DIR", os.path.join(ROOT, "target", "release"))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+BIN = os.environ.get("BIN_DIR", os.path.join(TARGET, "release"))
 # The services read a `.env` in their working directory; a container has none, so neither do we.
 WORKDIR = tempfile.mkdtemp(prefix="compose-check-")
 ADMIN_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
