@@ -135,6 +135,9 @@ async fn browser() -> (Driver, Client) {
         }
     });
     let caps = caps.as_object().cloned().unwrap_or_default();
+    // Both of rustls's crypto back ends are compiled into this test binary (fantoccini brings
+    // aws-lc-rs, the gateway ring), so rustls cannot pick one by itself: choose before use.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let connect = ClientBuilder::rustls()
