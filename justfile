@@ -60,3 +60,16 @@ bench *args:
 # The same, running the Node anchor (../shared/anchors/seed-stack) first when its setup.sh has been done.
 bench-anchor *args:
     just bench --anchor {{args}}
+
+# Property-based fuzzing on stable Rust (proptest): token verification, the backend's JSON bodies,
+# query strings and path ids, and the gateway's rewrite matcher and path checks; CASES per property
+# (`just test` runs the same suites with 256).
+fuzz cases="20000":
+    FUZZ_CASES={{cases}} cargo test --locked -p auth-contract --test fuzz
+    DATABASE_URL={{test_db}} FUZZ_CASES={{cases}} cargo test --locked -p backend-api --test api fuzz::
+    PROPTEST_CASES={{cases}} cargo test --locked -p frontend-gateway --lib rewrite::
+
+# schemathesis (installed from PyPI if missing) against backend-api's /openapi.json with a valid token,
+# on a throwaway database; EXAMPLES per operation and pass. Reports in target/api-fuzz/.
+api-fuzz examples="50":
+    DATABASE_URL={{test_db}} API_FUZZ_EXAMPLES={{examples}} scripts/api_fuzz.sh

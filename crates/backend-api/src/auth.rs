@@ -5,6 +5,8 @@
 //! same 401 (with `WWW-Authenticate: Bearer error="invalid_token"`), whatever the check that
 //! failed; the reason is logged at debug level only.
 
+use std::future::{Ready, ready};
+
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
@@ -73,38 +75,74 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The subject of the request's verified bearer token (no database lookup yet).
+fn verified_subject(req: &HttpRequest) -> Result<Uuid, AuthError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or(AuthError::Unauthorized)?;
+    let token = bearer(req).ok_or(AuthError::Unauthorized)?;
+    let claims = state.verifier.verify(token).map_err(|e| {
+        tracing::debug!(reason = %e, "bearer token refused");
+        AuthError::Unauthorized
+    })?;
+    Ok(claims.sub)
+}
+
+/// Looks the token's subject up: it must still be a user.
+async fn lookup(state: &AppState, sub: Uuid) -> Result<AuthUser, AuthError> {
+    let user = sqlx::query_as::<_, (Uuid, String, String)>(
+        "SELECT id, email, name FROM users WHERE id = $1",
+    )
+    .bind(sub)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(ApiError::from)?;
+    match user {
+        Some((id, email, name)) => Ok(AuthUser { id, email, name }),
+        None => Err(gone()),
+    }
+}
+
+/// The answer for a valid token whose user no longer exists.
+pub fn gone() -> AuthError {
+    tracing::debug!("bearer token for a user that no longer exists");
+    AuthError::Unauthorized
+}
+
 impl FromRequest for AuthUser {
     type Error = AuthError;
     type Future = LocalBoxFuture<'static, Result<Self, AuthError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let claims = bearer(req)
-            .ok_or(AuthError::Unauthorized)
-            .and_then(|token| {
-                let state = state.as_ref().ok_or(AuthError::Unauthorized)?;
-                state.verifier.verify(token).map_err(|e| {
-                    tracing::debug!(reason = %e, "bearer token refused");
-                    AuthError::Unauthorized
-                })
-            });
+        let sub = verified_subject(req);
         Box::pin(async move {
-            let claims = claims?;
+            let sub = sub?;
             let state = state.ok_or(AuthError::Unauthorized)?;
-            let user = sqlx::query_as::<_, (Uuid, String, String)>(
-                "SELECT id, email, name FROM users WHERE id = $1",
-            )
-            .bind(claims.sub)
-            .fetch_optional(&state.pool)
-            .await
-            .map_err(ApiError::from)?;
-            match user {
-                Some((id, email, name)) => Ok(AuthUser { id, email, name }),
-                None => {
-                    tracing::debug!("bearer token for a user that no longer exists");
-                    Err(AuthError::Unauthorized)
-                }
-            }
+            lookup(&state, sub).await
         })
+    }
+}
+
+/// A caller whose bearer token verified, BEFORE the check that its subject is still a user:
+/// for a hot handler that makes that check in its own query (one database round trip instead
+/// of two). Such a handler must answer [`gone`] when the user is missing, exactly as
+/// [`AuthUser`] would, and [`TokenSubject::user`] does the full check when it needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenSubject(pub Uuid);
+
+impl TokenSubject {
+    /// [`AuthUser`]'s full check: the subject must still be a user.
+    pub async fn user(self, state: &AppState) -> Result<AuthUser, AuthError> {
+        lookup(state, self.0).await
+    }
+}
+
+impl FromRequest for TokenSubject {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, AuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(verified_subject(req).map(Self))
     }
 }

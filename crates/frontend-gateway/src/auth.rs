@@ -3,7 +3,10 @@
 //!
 //! Every URL answered is absolute and built from `PUBLIC_ORIGIN`; every answer carries
 //! `Cache-Control: no-store`. An unknown email and a wrong password take the same time
-//! (a dummy argon2 verification) and get the same answer.
+//! (a dummy argon2 verification) and get the same answer. Password checks are throttled per
+//! account and per client IP ([`crate::throttle`]) before any lookup or argon2 work. Beyond
+//! next-auth: `POST /password` (change it, ending every other session) and
+//! `POST /signout-everywhere`.
 
 use std::collections::HashMap;
 
@@ -41,6 +44,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/session", web::get().to(session))
             .route("/signout", web::post().to(sign_out))
             .route("/register", web::post().to(register))
+            .route("/password", web::post().to(change_password))
+            .route("/signout-everywhere", web::post().to(sign_out_everywhere))
             .default_service(web::to(unknown_action)),
     );
 }
@@ -215,20 +220,42 @@ async fn session(session: UserSession, state: web::Data<AppState>) -> HttpRespon
     }
 }
 
+/// The client address sign-in attempts are counted against (see [`crate::forwarded`]).
+fn client_ip(req: &HttpRequest, state: &AppState) -> Option<std::net::IpAddr> {
+    crate::forwarded::client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        req.headers(),
+        &state.trusted_proxies,
+    )
+}
+
 /// Checks credentials. `None` for an unknown email or a wrong password, indistinguishably.
+/// Throttled attempts (429) are refused before the database or argon2 is touched.
 #[tracing::instrument(skip_all)]
 async fn authenticate(
+    req: &HttpRequest,
     state: &AppState,
     email: &str,
     password: &str,
 ) -> Result<Option<users::Credentials>, Error> {
+    if let Err(throttled) = state.throttle.attempt(email, client_ip(req, state)) {
+        tracing::warn!(
+            retry_after = throttled.retry_after_secs(),
+            "sign-in throttled"
+        );
+        return Err(throttled.into());
+    }
     let user = users::find_by_email(&state.pool, email.trim()).await?;
     let matches = password::verify(
         password.to_owned(),
         user.as_ref().map(|u| u.password_hash.clone()),
     )
     .await?;
-    Ok(user.filter(|_| matches))
+    let user = user.filter(|_| matches);
+    if user.is_some() {
+        state.throttle.succeeded(email);
+    }
+    Ok(user)
 }
 
 /// Starts a fresh session for `user` and records the sign-in.
@@ -265,7 +292,7 @@ async fn callback_credentials(
         return Ok(url_or_redirect(StatusCode::FORBIDDEN, json, &url));
     }
     let field = |name: &str| fields.get(name).map_or("", String::as_str);
-    match authenticate(&state, field("email"), field("password")).await? {
+    match authenticate(&req, &state, field("email"), field("password")).await? {
         Some(user) => {
             start_session(&state, &session, user.id, user.email, user.name).await?;
             let url = same_origin_url(&state.origin, fields.get("callbackUrl").map(String::as_str));
@@ -291,11 +318,12 @@ fn wrong_credentials() -> Problem {
 }
 
 async fn sign_in(
+    req: HttpRequest,
     body: web::Json<SignInBody>,
     session: UserSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let Some(user) = authenticate(&state, &body.email, &body.password).await? else {
+    let Some(user) = authenticate(&req, &state, &body.email, &body.password).await? else {
         return Err(wrong_credentials().into());
     };
     let user = start_session(&state, &session, user.id, user.email, user.name).await?;
@@ -346,10 +374,16 @@ fn validate(body: &RegisterBody) -> Result<(String, String), Problem> {
             "must be 1 to 100 characters",
         ));
     }
-    let len = body.password.chars().count();
+    validate_password("password", &body.password)?;
+    Ok((email.to_owned(), name.to_owned()))
+}
+
+/// The password rules (registration and password change): 8 to 128 characters.
+fn validate_password(field: &str, password: &str) -> Result<(), Problem> {
+    let len = password.chars().count();
     if !(password::MIN_LEN..=password::MAX_LEN).contains(&len) {
         return Err(Problem::invalid_field(
-            "password",
+            field,
             format!(
                 "must be {} to {} characters",
                 password::MIN_LEN,
@@ -357,7 +391,69 @@ fn validate(body: &RegisterBody) -> Result<(String, String), Problem> {
             ),
         ));
     }
-    Ok((email.to_owned(), name.to_owned()))
+    Ok(())
+}
+
+fn not_signed_in() -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED).detail("Sign in first.")
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/auth/password` `{currentPassword, newPassword}`: checks the current password
+/// (throttled like a sign-in), stores the new hash, deletes EVERY session of the user, then
+/// starts a fresh one for this client, which stays signed in.
+async fn change_password(
+    req: HttpRequest,
+    body: web::Json<PasswordBody>,
+    session: UserSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
+    let Some(user) = session.user() else {
+        return Err(not_signed_in().into());
+    };
+    validate_password("newPassword", &body.new_password)?;
+    if let Err(throttled) = state.throttle.attempt(&user.email, client_ip(&req, &state)) {
+        return Err(throttled.into());
+    }
+    let Some(account) = users::find_by_id(&state.pool, user.id).await? else {
+        session.sign_out();
+        return Err(not_signed_in().into());
+    };
+    let current = body.current_password.clone();
+    if !password::verify(current, Some(account.password_hash)).await? {
+        return Err(Problem::forbidden("The current password is wrong.").into());
+    }
+    state.throttle.succeeded(&user.email);
+    let hash = password::hash(body.new_password.clone()).await?;
+    users::set_password_and_end_sessions(&state.pool, user.id, &hash).await?;
+    let user = SessionUser {
+        signed_in_at: OffsetDateTime::now_utc().unix_timestamp(),
+        ..user
+    };
+    session.sign_in(&user)?;
+    tracing::info!(user_id = %user.id, "password changed; every other session ended");
+    Ok(HttpResponse::Ok().json(session_body(&state, &user)))
+}
+
+/// `POST /api/auth/signout-everywhere`: deletes every session of the user (this one
+/// included) and clears the cookie; `{url}` like sign-out.
+async fn sign_out_everywhere(
+    session: UserSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
+    let Some(user) = session.user() else {
+        return Err(not_signed_in().into());
+    };
+    let ended = users::end_sessions(&state.pool, user.id).await?;
+    session.sign_out();
+    tracing::info!(user_id = %user.id, sessions = ended, "signed out everywhere");
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "url": state.origin.url("/") })))
 }
 
 async fn register(

@@ -14,7 +14,9 @@ use rand::RngCore;
 use sqlx::postgres::PgConnectOptions;
 use web_common::env::{AppEnv, ConfigError, ProcessEnv, Source, parsed_or, required};
 
+use crate::forwarded::TrustedProxies;
 use crate::rewrite::{Rule, RuleConfig, RuleError, Rules};
+use crate::throttle::Limits;
 
 /// The shortest `SESSION_KEY` accepted, in bytes (what the cookie key derivation needs).
 pub const MIN_SESSION_KEY_LEN: usize = 64;
@@ -52,6 +54,25 @@ pub struct Settings {
     /// `GATEWAY_REWRITES`: extra rules (JSON), tried after `/api/auth/*` and before the default
     /// `/api/:path*` rule.
     pub extra_rewrites: Vec<RuleConfig>,
+    /// `TRUSTED_PROXIES` (default none): comma-separated IPs/CIDRs whose `X-Forwarded-For`,
+    /// `-Proto` and `-Host` are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// `SIGNIN_MAX_FAILURES_PER_ACCOUNT` (5) per `SIGNIN_ACCOUNT_WINDOW_SECS` (900),
+    /// `SIGNIN_MAX_ATTEMPTS_PER_IP` (20) per `SIGNIN_IP_WINDOW_SECS` (60); 0 switches a limit off.
+    pub signin_limits: Limits,
+    /// `PROXY_MAX_BODY_BYTES` (default 104 857 600, 100 MiB): the largest request body
+    /// forwarded; past it, 413.
+    pub proxy_max_body_bytes: u64,
+    /// `PROXY_STREAM_IDLE_TIMEOUT_SECS` (default 60): a response body (an event stream, a
+    /// download) that sends nothing for this long is cut. It replaces `PROXY_TIMEOUT_SECS`
+    /// once the response head has arrived.
+    pub proxy_stream_idle_timeout: Duration,
+    /// `PROXY_STREAM_SESSION_CHECK_SECS` (default 5): while a response streams for a signed-in
+    /// user, their session row is re-checked this often, and the stream cut once it is gone.
+    pub proxy_stream_session_check: Duration,
+    /// `CLIENT_REQUEST_TIMEOUT_SECS` (default 5): a client must send its whole request head
+    /// within this (slow-loris); past it, 408 and the connection is closed.
+    pub client_request_timeout: Duration,
 }
 
 impl Settings {
@@ -133,6 +154,22 @@ impl Settings {
             proxy_connect_timeout: secs(src, "PROXY_CONNECT_TIMEOUT_SECS", 5)?,
             proxy_timeout: secs(src, "PROXY_TIMEOUT_SECS", 30)?,
             extra_rewrites,
+            trusted_proxies: match src.get("TRUSTED_PROXIES") {
+                None => TrustedProxies::default(),
+                Some(list) => list
+                    .parse()
+                    .map_err(|reason| ConfigError::invalid("TRUSTED_PROXIES", reason))?,
+            },
+            signin_limits: Limits {
+                account_failures: parsed_or(src, "SIGNIN_MAX_FAILURES_PER_ACCOUNT", 5)?,
+                account_window: secs(src, "SIGNIN_ACCOUNT_WINDOW_SECS", 900)?,
+                ip_attempts: parsed_or(src, "SIGNIN_MAX_ATTEMPTS_PER_IP", 20)?,
+                ip_window: secs(src, "SIGNIN_IP_WINDOW_SECS", 60)?,
+            },
+            proxy_max_body_bytes: parsed_or(src, "PROXY_MAX_BODY_BYTES", 100 * 1024 * 1024)?,
+            proxy_stream_idle_timeout: secs(src, "PROXY_STREAM_IDLE_TIMEOUT_SECS", 60)?,
+            proxy_stream_session_check: secs(src, "PROXY_STREAM_SESSION_CHECK_SECS", 5)?,
+            client_request_timeout: secs(src, "CLIENT_REQUEST_TIMEOUT_SECS", 5)?,
         };
         if settings.session_idle_timeout > settings.session_absolute_timeout {
             return Err(ConfigError::invalid(
@@ -186,6 +223,15 @@ impl fmt::Debug for Settings {
             .field("proxy_connect_timeout", &self.proxy_connect_timeout)
             .field("proxy_timeout", &self.proxy_timeout)
             .field("extra_rewrites", &self.extra_rewrites)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("signin_limits", &self.signin_limits)
+            .field("proxy_max_body_bytes", &self.proxy_max_body_bytes)
+            .field("proxy_stream_idle_timeout", &self.proxy_stream_idle_timeout)
+            .field(
+                "proxy_stream_session_check",
+                &self.proxy_stream_session_check,
+            )
+            .field("client_request_timeout", &self.client_request_timeout)
             .finish()
     }
 }

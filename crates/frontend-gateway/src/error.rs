@@ -29,6 +29,21 @@ pub enum Error {
     /// A token could not be minted: 500.
     #[error("a token could not be minted")]
     Token(#[from] auth_contract::SignError),
+    /// Too many sign-in attempts (per account or per IP): 429 with `Retry-After`.
+    #[error("too many sign-in attempts")]
+    Throttled(crate::throttle::Throttled),
+    /// The request body is larger than `PROXY_MAX_BODY_BYTES`: 413.
+    #[error("the request body is too large")]
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+}
+
+impl From<crate::throttle::Throttled> for Error {
+    fn from(t: crate::throttle::Throttled) -> Self {
+        Self::Throttled(t)
+    }
 }
 
 impl From<Problem> for Error {
@@ -45,6 +60,10 @@ impl Error {
                 .detail("The upstream service could not be reached."),
             Self::UpstreamTimeout => Problem::new(StatusCode::GATEWAY_TIMEOUT)
                 .detail("The upstream service did not answer in time."),
+            Self::Throttled(_) => Problem::new(StatusCode::TOO_MANY_REQUESTS)
+                .detail("Too many sign-in attempts; try again after the time in Retry-After."),
+            Self::BodyTooLarge { limit } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE)
+                .detail(format!("The body is larger than {limit} bytes.")),
             Self::Database(e) if is_unavailable(e) => database_unavailable(),
             Self::Database(_) | Self::Password(_) | Self::Session(_) | Self::Token(_) => {
                 Problem::internal()
@@ -108,7 +127,15 @@ impl ResponseError for Error {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if !matches!(self, Self::Client(_)) {
+        if let Self::Throttled(t) = self {
+            let mut res = self.problem().error_response();
+            res.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(t.retry_after_secs()),
+            );
+            return res;
+        }
+        if !matches!(self, Self::Client(_) | Self::BodyTooLarge { .. }) {
             let mut chain = String::new();
             let mut source = std::error::Error::source(self);
             while let Some(cause) = source {

@@ -1,14 +1,31 @@
 //! Password hashing and verification: argon2id with OWASP's parameters (19 MiB, 2 passes,
 //! 1 lane), always off the async workers (`spawn_blocking`).
 //!
+//! Two things keep a burst of sign-ins from hurting everything else:
+//!
+//! * at most [`max_concurrent`] hashes run at once (half the cores, at least one, unless
+//!   `PASSWORD_HASH_CONCURRENCY` says otherwise); the rest wait asynchronously for a permit,
+//!   so a sign-in storm queues instead of taking every core (and 19 MiB per blocking thread)
+//!   from the proxy;
+//! * each hash gets its own memory, reserved with a capacity above glibc's largest mmap
+//!   threshold (32 MiB) so that it is always a fresh `mmap` and goes back to the kernel on
+//!   `free`. argon2's own `vec!` of 19 MiB would come from the heap once glibc's sliding
+//!   threshold has risen past it, and stay in the process after the hash. Only the 19 MiB the
+//!   hash uses are ever touched, so RSS grows by that much per running hash, then shrinks.
+//!
 //! An unknown email is verified against [`dummy_hash`], made with the same parameters, so it
 //! costs the same time as a wrong password and both answer the same.
 
 use std::sync::LazyLock;
 
-use argon2::password_hash::SaltString;
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use argon2::password_hash::{
+    Decimal, Error as PhcError, Ident, Output, ParamsString, Salt, SaltString,
+};
+use argon2::{
+    Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
+};
 use rand::RngCore;
+use tokio::sync::Semaphore;
 
 /// Passwords shorter than this are refused at registration.
 pub const MIN_LEN: usize = 8;
@@ -16,10 +33,87 @@ pub const MIN_LEN: usize = 8;
 /// an unbounded input is a cheap way to burn CPU).
 pub const MAX_LEN: usize = 128;
 
-/// OWASP's argon2id recommendation: m=19456 KiB, t=2, p=1.
-pub fn hasher() -> Argon2<'static> {
-    let params = Params::new(19_456, 2, 1, None).expect("the OWASP parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// Blocks (1 KiB each) reserved per hash at least: above glibc's `DEFAULT_MMAP_THRESHOLD_MAX`
+/// (32 MiB on 64-bit), so the reservation is always its own mapping, unmapped when dropped.
+const MMAP_BLOCKS: usize = 32 * 1024 + 1;
+
+/// OWASP's argon2id parameters: m=19456 KiB, t=2, p=1.
+pub fn params() -> Params {
+    Params::new(19_456, 2, 1, None).expect("the OWASP parameters are valid")
+}
+
+/// How many hashes may run at once: `PASSWORD_HASH_CONCURRENCY` when set to a positive number,
+/// otherwise half the cores (rounded up), at least one.
+pub fn max_concurrent() -> usize {
+    std::env::var("PASSWORD_HASH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2)))
+}
+
+static PERMITS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(max_concurrent()));
+
+/// argon2id with [`params`], hashing in memory that is returned to the kernel afterwards (see
+/// the module docs). Verifies any argon2 PHC string (the parameters come from the hash).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MmapArgon2;
+
+impl PasswordHasher for MmapArgon2 {
+    type Params = Params;
+
+    fn hash_password<'a>(
+        &self,
+        password: &[u8],
+        salt: impl Into<Salt<'a>>,
+    ) -> argon2::password_hash::Result<PasswordHash<'a>> {
+        self.hash_password_customized(
+            password,
+            Some(Algorithm::Argon2id.ident()),
+            Some(Version::V0x13.into()),
+            params(),
+            salt,
+        )
+    }
+
+    fn hash_password_customized<'a>(
+        &self,
+        password: &[u8],
+        alg_id: Option<Ident<'a>>,
+        version: Option<Decimal>,
+        params: Params,
+        salt: impl Into<Salt<'a>>,
+    ) -> argon2::password_hash::Result<PasswordHash<'a>> {
+        let algorithm = alg_id
+            .map(Algorithm::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        let version = version
+            .map(Version::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        let salt = salt.into();
+        let mut salt_buf = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_buf)?;
+        let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let blocks = params.block_count();
+        let mut memory: Vec<Block> = Vec::with_capacity(blocks.max(MMAP_BLOCKS));
+        memory.resize(blocks, Block::new());
+        let argon2 = Argon2::new(algorithm, version, params.clone());
+        let output = Output::init_with(output_len, |out| {
+            argon2
+                .hash_password_into_with_memory(password, salt_bytes, out, &mut memory[..])
+                .map_err(PhcError::from)
+        })?;
+        drop(memory);
+        Ok(PasswordHash {
+            algorithm: algorithm.ident(),
+            version: Some(version.into()),
+            params: ParamsString::try_from(&params)?,
+            salt: Some(salt),
+            hash: Some(output),
+        })
+    }
 }
 
 /// Why a password could not be hashed or checked (never "wrong password": that is `Ok(false)`).
@@ -45,7 +139,7 @@ pub fn dummy_hash() -> &'static str {
 
 fn hash_blocking(password: &str) -> Result<String, PasswordError> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    hasher()
+    MmapArgon2
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(PasswordError::Argon2)
@@ -53,36 +147,51 @@ fn hash_blocking(password: &str) -> Result<String, PasswordError> {
 
 fn verify_blocking(password: &str, hash: &str) -> Result<bool, PasswordError> {
     let parsed = PasswordHash::new(hash).map_err(PasswordError::Argon2)?;
-    match hasher().verify_password(password.as_bytes(), &parsed) {
+    match MmapArgon2.verify_password(password.as_bytes(), &parsed) {
         Ok(()) => Ok(true),
         Err(argon2::password_hash::Error::Password) => Ok(false),
         Err(e) => Err(PasswordError::Argon2(e)),
     }
 }
 
+/// Runs `f` on a blocking thread once a hashing permit is free (waiting without blocking).
+async fn run_limited<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PasswordError> {
+    let permit = PERMITS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    let span = tracing::Span::current();
+    let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        span.in_scope(f)
+    })
+    .await?;
+    Ok(result)
+}
+
 /// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
 #[tracing::instrument(skip_all)]
 pub async fn hash(password: String) -> Result<String, PasswordError> {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(|| hash_blocking(&password))).await?
+    run_limited(move || hash_blocking(&password)).await?
 }
 
 /// Checks `password` against `hash`, or against [`dummy_hash`] when there is no user. Returns
 /// `Ok(false)` for a wrong password and always for a missing user.
 #[tracing::instrument(skip_all)]
 pub async fn verify(password: String, hash: Option<String>) -> Result<bool, PasswordError> {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
-        span.in_scope(|| match hash {
-            Some(hash) => verify_blocking(&password, &hash),
-            None => verify_blocking(&password, dummy_hash()).map(|_| false),
-        })
+    run_limited(move || match hash {
+        Some(hash) => verify_blocking(&password, &hash),
+        None => verify_blocking(&password, dummy_hash()).map(|_| false),
     })
     .await?
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[tokio::test]
@@ -104,6 +213,51 @@ mod tests {
     async fn an_unknown_user_is_checked_against_a_dummy_hash_with_the_same_parameters() {
         assert!(dummy_hash().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(!verify("anything".into(), None).await.unwrap());
+    }
+
+    #[test]
+    fn hashes_match_the_argon2_crates_own_in_both_directions() {
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params());
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let ours = MmapArgon2.hash_password(b"pw", &salt).unwrap().to_string();
+        let theirs = reference.hash_password(b"pw", &salt).unwrap().to_string();
+        assert_eq!(ours, theirs);
+        let parsed = PasswordHash::new(&theirs).unwrap();
+        assert!(MmapArgon2.verify_password(b"pw", &parsed).is_ok());
+        assert!(MmapArgon2.verify_password(b"px", &parsed).is_err());
+        // Other parameters and variants still verify (they come from the stored hash).
+        let other = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x10,
+            Params::new(64, 1, 2, Some(16)).unwrap(),
+        )
+        .hash_password(b"pw", &salt)
+        .unwrap()
+        .to_string();
+        assert!(verify_blocking("pw", &other).unwrap());
+        assert!(!verify_blocking("px", &other).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_storm_of_hashes_all_complete_under_the_limit() {
+        let hashes =
+            futures_util::future::join_all((0..4).map(|i| hash(format!("password {i}")))).await;
+        for (i, h) in hashes.into_iter().enumerate() {
+            let h = h.unwrap();
+            assert!(verify(format!("password {i}"), Some(h)).await.unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_hash_is_an_error_and_frees_its_permit() {
+        // A leaked permit would make the last rounds wait forever.
+        for _ in 0..=max_concurrent() {
+            let run = run_limited(|| panic!("boom"));
+            let result: Result<(), _> = tokio::time::timeout(Duration::from_secs(30), run)
+                .await
+                .expect("a permit is free again");
+            assert!(matches!(result, Err(PasswordError::Task(_))));
+        }
     }
 
     #[tokio::test]

@@ -3,12 +3,14 @@
 //! 1. decide: the rewrite table gives the upstream URL (or the gateway keeps the request);
 //! 2. upstream request: built from scratch: the client's headers minus `Authorization`,
 //!    `Cookie`, hop-by-hop headers (and those `Connection` names), `X-Forwarded-*`/`Forwarded`;
-//!    plus `X-Forwarded-For/Proto/Host` from what the gateway saw, `x-request-id`, and a
-//!    freshly minted bearer token when there is a session and the rule opted in;
-//! 3. send: the body streams through (never buffered), no redirects, no decompression;
-//!    refused/unreachable -> 502, too slow -> 504;
+//!    plus `X-Forwarded-For/Proto/Host` from what the gateway believes (see
+//!    [`crate::forwarded`]), `x-request-id`, and a freshly minted bearer token when there is a
+//!    session and the rule opted in;
+//! 3. send: the body streams through (never buffered, capped at `PROXY_MAX_BODY_BYTES`), no
+//!    redirects, no decompression; refused/unreachable -> 502, too slow -> 504;
 //! 4. response filter: hop-by-hop headers dropped, everything else (every `Set-Cookie`) kept,
-//!    the body streamed back.
+//!    the body streamed back under an idle timeout, and, for a signed-in user's open-ended
+//!    stream, only while the session lives (see [`crate::streams`]).
 
 use std::time::Duration;
 
@@ -25,13 +27,19 @@ use web_common::problem::Untouched;
 use web_common::{Problem, RequestId};
 
 use crate::error::Error;
+use crate::forwarded;
 use crate::rewrite::Decision;
 use crate::session::UserSession;
 use crate::state::AppState;
+use crate::streams::{BodyError, GuardedBody, LimitedBody, session_row};
 
 /// Builds the upstream client. One per worker (awc clients are not `Send`), so each worker
 /// keeps its own pool of keep-alive connections to the backend.
-pub fn client(connect_timeout: Duration, timeout: Duration) -> awc::Client {
+///
+/// It has no overall timeout: awc would apply it to the response BODY too, cutting event
+/// streams and long downloads. [`handle`] bounds the request and response head with
+/// `PROXY_TIMEOUT_SECS` instead, and [`GuardedBody`] the body with an idle timeout.
+pub fn client(connect_timeout: Duration) -> awc::Client {
     // rustls needs one process-wide crypto provider for https upstreams; an `Err` only means
     // one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -41,7 +49,7 @@ pub fn client(connect_timeout: Duration, timeout: Duration) -> awc::Client {
                 .timeout(connect_timeout)
                 .conn_keep_alive(Duration::from_secs(30)),
         )
-        .timeout(timeout)
+        .disable_timeout()
         .disable_redirects()
         .no_default_headers()
         .finish()
@@ -110,13 +118,50 @@ pub async fn handle(
             return Err(Problem::not_found("Nothing is served at this path.").into());
         }
     };
-    let token = match (inject_token, session.user()) {
+    let max_body = state.proxy_max_body_bytes;
+    if content_length(&req).is_some_and(|len| len > max_body) {
+        return Err(Error::BodyTooLarge { limit: max_body });
+    }
+    let user = session.user();
+    let signed_in = user.is_some();
+    let token = match (inject_token, user) {
         (true, Some(user)) => Some(state.signer.sign(&Claims::new(user.id, user.email))?),
         _ => None,
     };
-    let upstream = upstream_request(&client, &req, &url, token.as_deref(), &request_id);
-    let response = send(upstream, &req, payload).await?;
-    Ok(downstream_response(&req, response))
+    let client_info = forwarded::client(&req, &state.trusted_proxies);
+    let upstream = upstream_request(
+        &client,
+        &req,
+        &url,
+        token.as_deref(),
+        &request_id,
+        &client_info,
+    );
+    let response =
+        tokio::time::timeout(state.proxy_timeout, send(upstream, &req, payload, max_body))
+            .await
+            .map_err(|_| Error::UpstreamTimeout)??;
+    // A signed-in user's open-ended stream lives only as long as their session row (worked
+    // out only for a body without a length: a sized one is bounded anyway).
+    let session_check = || {
+        signed_in
+            .then(|| session_row(&req, state.session_cookie, &state.session_cookie_key))
+            .flatten()
+            .map(|hash| (state.pool.clone(), hash, state.proxy_stream_session_check))
+    };
+    Ok(downstream_response(
+        &req,
+        response,
+        state.proxy_stream_idle_timeout,
+        session_check,
+    ))
+}
+
+fn content_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 fn upstream_request(
@@ -125,6 +170,7 @@ fn upstream_request(
     url: &str,
     token: Option<&str>,
     request_id: &RequestId,
+    client_info: &forwarded::Client,
 ) -> awc::ClientRequest {
     let mut upstream = client.request(req.method().clone(), url).no_decompress();
     let headers = upstream.headers_mut();
@@ -133,21 +179,17 @@ fn upstream_request(
             headers.append(name.clone(), value.clone());
         }
     }
-    if let Some(peer) = req.peer_addr()
-        && let Ok(value) = HeaderValue::from_str(&peer.ip().to_string())
+    // What the gateway believes (see `forwarded`: client headers only via a trusted proxy).
+    if let Some(ip) = client_info.ip
+        && let Ok(value) = HeaderValue::from_str(&ip.to_string())
     {
         headers.insert(HeaderName::from_static("x-forwarded-for"), value);
     }
-    let proto = if req.app_config().secure() {
-        "https"
-    } else {
-        "http"
-    };
     headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(proto),
+        HeaderValue::from_static(client_info.proto),
     );
-    if let Some(host) = req.headers().get(header::HOST) {
+    if let Some(host) = &client_info.host {
         headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
     }
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
@@ -161,28 +203,38 @@ fn upstream_request(
     upstream
 }
 
-/// Sends the request, streaming the client's body when it has one.
+/// Sends the request, streaming the client's body when it has one (a chunked body is cut,
+/// and answered 413, past `max_body` bytes).
 async fn send(
     upstream: awc::ClientRequest,
     req: &HttpRequest,
     payload: web::Payload,
+    max_body: u64,
 ) -> Result<
     awc::ClientResponse<impl Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static>,
     Error,
 > {
-    let length = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let length = content_length(req);
     let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
     let sent = match length {
         Some(len) => upstream.send_body(SizedStream::new(len, payload)).await,
-        None if chunked => upstream.send_body(BodyStream::new(payload)).await,
+        None if chunked => {
+            upstream
+                .send_body(BodyStream::new(LimitedBody::new(payload, max_body)))
+                .await
+        }
         None => upstream.send().await,
     };
     sent.map_err(|e| match e {
         SendRequestError::Timeout => Error::UpstreamTimeout,
+        SendRequestError::Body(ref body)
+            if matches!(
+                body.downcast_ref::<BodyError>(),
+                Some(BodyError::TooLarge { .. })
+            ) =>
+        {
+            Error::BodyTooLarge { limit: max_body }
+        }
         e => {
             if let SendRequestError::Connect(ConnectError::Timeout) = e {
                 tracing::warn!("connecting to the upstream timed out");
@@ -192,7 +244,12 @@ async fn send(
     })
 }
 
-fn downstream_response<S>(req: &HttpRequest, upstream: awc::ClientResponse<S>) -> HttpResponse
+fn downstream_response<S>(
+    req: &HttpRequest,
+    upstream: awc::ClientResponse<S>,
+    idle: Duration,
+    session_check: impl FnOnce() -> Option<(sqlx::PgPool, Vec<u8>, Duration)>,
+) -> HttpResponse
 where
     S: Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static,
 {
@@ -214,8 +271,15 @@ where
         || status == StatusCode::NOT_MODIFIED;
     let mut res = match length {
         _ if no_body => res.finish(),
-        Some(len) => res.body(SizedStream::new(len, upstream)),
-        None => res.body(BodyStream::new(upstream)),
+        Some(len) => res.body(SizedStream::new(
+            len,
+            GuardedBody::new(upstream, idle, None),
+        )),
+        None => res.body(BodyStream::new(GuardedBody::new(
+            upstream,
+            idle,
+            session_check(),
+        ))),
     };
     res.extensions_mut().insert(Untouched);
     res

@@ -96,15 +96,20 @@ impl CookieSettings {
     }
 }
 
-/// The session middleware: HttpOnly, SameSite=Lax, Path=/, a persistent cookie whose lifetime
-/// and the row's idle expiry are extended on every request.
+/// The session middleware: HttpOnly, SameSite=Lax, Path=/, a persistent cookie.
+///
+/// The table, not the cookie, enforces both lifetimes: the cookie's `Max-Age` is the absolute
+/// lifetime (set once, at sign-in, which starts a new session) and the row's idle expiry slides
+/// inside the store (see [`crate::session_store`]). So an unchanged session costs no write and
+/// no `Set-Cookie` per request; a cookie whose row has idled out is simply not loaded.
 pub fn middleware(
     store: PgSessionStore,
     key: &[u8],
     settings: &CookieSettings,
 ) -> SessionMiddleware<PgSessionStore> {
+    let store = store.with_idle(settings.idle);
     let ttl = actix_web::cookie::time::Duration::seconds(
-        i64::try_from(settings.idle.as_secs()).unwrap_or(i64::MAX),
+        i64::try_from(store.absolute().as_secs()).unwrap_or(i64::MAX),
     );
     SessionMiddleware::builder(store, Key::derive_from(key))
         .cookie_name(settings.cookie_name().to_owned())
@@ -116,7 +121,7 @@ pub fn middleware(
         .session_lifecycle(
             PersistentSession::default()
                 .session_ttl(ttl)
-                .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
         )
         .build()
 }

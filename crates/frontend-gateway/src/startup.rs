@@ -2,8 +2,10 @@
 //! routes. Binds its own listener so tests can use port 0.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::cookie::Key;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
@@ -16,6 +18,7 @@ use crate::csrf::Csrf;
 use crate::session::CookieSettings;
 use crate::session_store::{PgSessionStore, clean_up_periodically};
 use crate::state::AppState;
+use crate::throttle::SignInThrottle;
 use crate::{auth, error, guard, health, pages, proxy, session};
 
 /// How often expired sessions are deleted.
@@ -111,6 +114,10 @@ fn server(
     pool: PgPool,
 ) -> Result<Server, StartupError> {
     let secure = settings.app_env.is_production();
+    let cookies = CookieSettings {
+        secure,
+        idle: settings.session_idle_timeout,
+    };
     let state = web::Data::new(AppState {
         pool: pool.clone(),
         origin: settings.public_origin.clone(),
@@ -119,18 +126,22 @@ fn server(
         signer: Signer::new(&settings.api_secret),
         session_idle: settings.session_idle_timeout,
         session_absolute: settings.session_absolute_timeout,
+        session_cookie: cookies.cookie_name(),
+        session_cookie_key: Key::derive_from(settings.session_key.expose()),
+        trusted_proxies: settings.trusted_proxies.clone(),
+        throttle: Arc::new(SignInThrottle::new(settings.signin_limits)),
+        proxy_max_body_bytes: settings.proxy_max_body_bytes,
+        proxy_timeout: settings.proxy_timeout,
+        proxy_stream_idle_timeout: settings.proxy_stream_idle_timeout,
+        proxy_stream_session_check: settings.proxy_stream_session_check,
     });
     let store = PgSessionStore::new(pool, settings.session_absolute_timeout);
-    let cookies = CookieSettings {
-        secure,
-        idle: settings.session_idle_timeout,
-    };
     let session_key = settings.session_key.clone();
-    let (connect_timeout, timeout) = (settings.proxy_connect_timeout, settings.proxy_timeout);
+    let connect_timeout = settings.proxy_connect_timeout;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .app_data(web::Data::new(proxy::client(connect_timeout, timeout)))
+            .app_data(web::Data::new(proxy::client(connect_timeout)))
             .app_data(web_common::problem::json_config(16 * 1024))
             .app_data(web::PayloadConfig::default().limit(16 * 1024))
             .configure(auth::configure)
@@ -147,6 +158,8 @@ fn server(
             .wrap(from_fn(web_common::problem::normalize))
             .wrap(from_fn(web_common::request_id::middleware))
     })
+    // Slow-loris: the whole request head must arrive within this, or 408 and close.
+    .client_request_timeout(settings.client_request_timeout)
     .listen(listener)
     .map_err(|source| StartupError::Bind {
         addr: settings.addr,

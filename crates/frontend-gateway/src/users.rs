@@ -70,3 +70,39 @@ pub async fn touch_sign_in(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
         .await?;
     Ok(())
 }
+
+/// The user whose id is `id`, with their password hash.
+pub async fn find_by_id(pool: &PgPool, id: Uuid) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as("SELECT id, email, name, password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Sets `id`'s password hash and deletes every session of theirs, in one transaction.
+pub async fn set_password_and_end_sessions(
+    pool: &PgPool,
+    id: Uuid,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await?;
+    end_sessions(&mut *tx, id).await?;
+    tx.commit().await
+}
+
+/// Deletes every session of `id`; returns how many there were.
+pub async fn end_sessions<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    id: Uuid,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(id)
+        .execute(executor)
+        .await?;
+    Ok(done.rows_affected())
+}

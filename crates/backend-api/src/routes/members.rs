@@ -41,6 +41,7 @@ pub struct AddMember {
     /// The email of an existing user.
     pub email: String,
     /// `owner` (owners only), `admin`, `member` or `viewer`.
+    #[schema(value_type = Role)]
     pub role: String,
 }
 
@@ -48,6 +49,7 @@ pub struct AddMember {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ChangeRole {
     /// `owner`, `admin`, `member` or `viewer`.
+    #[schema(value_type = Role)]
     pub role: String,
 }
 
@@ -107,6 +109,7 @@ async fn fetch_member(
 /// Lists the members (any member may).
 #[utoipa::path(
     get, path = "/workspaces/{id}/members", tag = "members", params(("id" = Uuid, Path)),
+    operation_id = "list_members",
     responses(
         (status = 200, body = MemberList),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -133,6 +136,7 @@ pub async fn list(
 /// Adds an existing user by email (admin or owner; only an owner grants owner).
 #[utoipa::path(
     post, path = "/workspaces/{id}/members", tag = "members", params(("id" = Uuid, Path)),
+    operation_id = "add_member",
     request_body = AddMember,
     responses(
         (status = 201, body = Member, headers(("Location" = String))),
@@ -140,6 +144,9 @@ pub async fn list(
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "already a member", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "bad email or role", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "the body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -155,6 +162,11 @@ pub async fn add(
     let email = body.email.trim();
     if email.is_empty() {
         return Err(Problem::invalid_field("email", "must not be empty").into());
+    }
+    // No user's email has a control character, and Postgres refuses NUL in a text parameter
+    // (that was a 500, found by fuzzing).
+    if email.chars().any(char::is_control) {
+        return Err(Problem::invalid_field("email", "does not belong to any user").into());
     }
     let mut tx = lock_workspace(&state, id).await?;
     let caller = require(role_of(&mut *tx, id, user.id).await?, Role::Admin)?;
@@ -194,6 +206,7 @@ pub async fn add(
 /// owner cannot be demoted).
 #[utoipa::path(
     patch, path = "/workspaces/{id}/members/{user_id}", tag = "members",
+    operation_id = "change_member_role",
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = ChangeRole,
     responses(
         (status = 200, body = Member),
@@ -201,6 +214,9 @@ pub async fn add(
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "would leave no owner", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "the body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -239,6 +255,7 @@ pub async fn change_role(
 /// leave. The last owner can do neither.
 #[utoipa::path(
     delete, path = "/workspaces/{id}/members/{user_id}", tag = "members",
+    operation_id = "remove_member",
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
     responses(
         (status = 204, description = "removed"),

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use web_common::Problem;
 
 use crate::AppState;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, TokenSubject, gone};
 use crate::error::ApiError;
 use crate::roles::{Role, require, role_of};
 
@@ -43,17 +43,28 @@ pub struct WorkspacePage {
 
 /// Query of `GET /workspaces`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 100, default 50.
+    #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
 /// Body of `POST /workspaces` and `PATCH /workspaces/{id}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct WorkspaceName {
-    /// 1 to 100 characters after trimming.
+    /// 1 to 100 characters after trimming white space, none of them a control character.
+    // The pattern says exactly what `valid_name` checks: optional white space (Rust's
+    // `char::is_whitespace`), then 1 to 100 characters that are not control characters
+    // (`char::is_control`, i.e. U+0000-U+001F and U+007F-U+009F), the first and last of them not
+    // white space, then optional white space. Spelled with `\uXXXX` escapes, which the
+    // ECMA-262, Python and Rust regex dialects all read the same way.
+    #[schema(
+        pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,98}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub name: String,
 }
 
@@ -94,6 +105,12 @@ fn decode_cursor(cursor: &str) -> Result<(OffsetDateTime, Uuid), Problem> {
     let (nanos, id) = raw.split_once('_').ok_or_else(bad)?;
     let nanos: i128 = nanos.parse().map_err(|_| bad())?;
     let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| bad())?;
+    // `time` reaches years Postgres' timestamptz cannot hold (before 4713 BC); no row was ever
+    // created outside years 1..=9999, so anything else is not a cursor we returned (and must
+    // not reach the database as a parameter it refuses, which would be a 500).
+    if !(1..=9999).contains(&at.year()) {
+        return Err(bad());
+    }
     Ok((at, id.parse().map_err(|_| bad())?))
 }
 
@@ -116,6 +133,7 @@ async fn fetch_for(
 /// The caller's workspaces, oldest first, with the caller's role.
 #[utoipa::path(
     get, path = "/workspaces", tag = "workspaces", params(ListQuery),
+    operation_id = "list_workspaces",
     responses(
         (status = 200, body = WorkspacePage),
         (status = 400, description = "bad limit or cursor", body = Problem, content_type = "application/problem+json"),
@@ -124,29 +142,66 @@ async fn fetch_for(
     security(("bearer" = []))
 )]
 pub async fn list(
-    user: AuthUser,
-    query: web::Query<ListQuery>,
+    caller: TokenSubject,
+    query: Result<web::Query<ListQuery>, actix_web::Error>,
     state: web::Data<AppState>,
-) -> Result<web::Json<WorkspacePage>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Problem::bad_request("`limit` must be between 1 and 100.")
-            .field("limit", "must be between 1 and 100")
-            .into());
-    }
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let mut items: Vec<Workspace> = sqlx::query_as(
-        "SELECT w.id, w.name, m.role, w.created_by, w.created_at, w.updated_at \
-         FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
-         WHERE m.user_id = $1 AND ($2::timestamptz IS NULL OR (w.created_at, w.id) > ($2, $3)) \
-         ORDER BY w.created_at, w.id LIMIT $4",
+) -> Result<web::Json<WorkspacePage>, actix_web::Error> {
+    let (limit, after) = match query.and_then(|q| list_params(&q)) {
+        Ok(params) => params,
+        Err(e) => {
+            // As on every route, a token whose user is gone is a 401 before any 400.
+            caller.user(&state).await?;
+            return Err(e);
+        }
+    };
+    // One round trip: the user row (none: the user is gone) joined to the page (all NULLs when
+    // the user has no workspaces), instead of a user lookup and then the page.
+    type Row = (
+        Option<Uuid>,
+        Option<String>,
+        Option<Role>,
+        Option<Uuid>,
+        Option<OffsetDateTime>,
+        Option<OffsetDateTime>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT p.id, p.name, p.role, p.created_by, p.created_at, p.updated_at \
+         FROM users u LEFT JOIN LATERAL ( \
+             SELECT w.id, w.name, m.role, w.created_by, w.created_at, w.updated_at \
+             FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
+             WHERE m.user_id = u.id \
+               AND ($2::timestamptz IS NULL OR (w.created_at, w.id) > ($2, $3)) \
+             ORDER BY w.created_at, w.id LIMIT $4 \
+         ) p ON true \
+         WHERE u.id = $1 \
+         ORDER BY p.created_at, p.id",
     )
-    .bind(user.id)
+    .bind(caller.0)
     .bind(after.map(|(at, _)| at))
     .bind(after.map(|(_, id)| id))
     .bind(limit + 1)
     .fetch_all(&state.pool)
-    .await?;
+    .await
+    .map_err(ApiError::from)?;
+    if rows.is_empty() {
+        return Err(gone().into());
+    }
+    let mut items: Vec<Workspace> = rows
+        .into_iter()
+        .filter_map(|row| match row {
+            (Some(id), Some(name), Some(role), created_by, Some(created_at), Some(updated_at)) => {
+                Some(Workspace {
+                    id,
+                    name,
+                    role,
+                    created_by,
+                    created_at,
+                    updated_at,
+                })
+            }
+            _ => None,
+        })
+        .collect();
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
     let next_cursor = if more {
@@ -157,12 +212,30 @@ pub async fn list(
     Ok(web::Json(WorkspacePage { items, next_cursor }))
 }
 
+/// `limit` (checked, defaulted) and the decoded `cursor` of `GET /workspaces`.
+fn list_params(
+    query: &ListQuery,
+) -> Result<(i64, Option<(OffsetDateTime, Uuid)>), actix_web::Error> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Problem::bad_request("`limit` must be between 1 and 100.")
+            .field("limit", "must be between 1 and 100")
+            .into());
+    }
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    Ok((limit, after))
+}
+
 /// Creates a workspace; the caller becomes its owner in the same transaction.
 #[utoipa::path(
     post, path = "/workspaces", tag = "workspaces", request_body = WorkspaceName,
+    operation_id = "create_workspace",
     responses(
         (status = 201, body = Workspace, headers(("Location" = String))),
         (status = 422, description = "bad name", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "the body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -207,6 +280,7 @@ pub async fn create(
 /// One workspace the caller is a member of.
 #[utoipa::path(
     get, path = "/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+    operation_id = "get_workspace",
     responses(
         (status = 200, body = Workspace),
         (status = 404, description = "no such workspace, or not a member", body = Problem, content_type = "application/problem+json"),
@@ -228,12 +302,16 @@ pub async fn get(
 /// Renames a workspace (admin or owner).
 #[utoipa::path(
     patch, path = "/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+    operation_id = "rename_workspace",
     request_body = WorkspaceName,
     responses(
         (status = 200, body = Workspace),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "the body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -261,6 +339,7 @@ pub async fn rename(
 /// Deletes a workspace and its memberships (owner only).
 #[utoipa::path(
     delete, path = "/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+    operation_id = "delete_workspace",
     responses(
         (status = 204, description = "deleted"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -316,6 +395,9 @@ mod tests {
             "!!!",
             "bm90LWEtY3Vyc29y",
             &URL_SAFE_NO_PAD.encode("1_not-a-uuid"),
+            // Valid for `time`, out of range for Postgres (found by the HTTP fuzz suite).
+            &URL_SAFE_NO_PAD.encode(format!("-210866803200000000000_{}", Uuid::nil())),
+            &URL_SAFE_NO_PAD.encode(format!("-62135596800000000001_{}", Uuid::nil())),
         ] {
             assert_eq!(decode_cursor(bad).unwrap_err().status, 400);
         }

@@ -4,8 +4,10 @@
 mod auth;
 mod concurrency;
 mod errors;
+mod fuzz;
 mod health;
 mod helpers;
 mod members;
 mod roles;
+mod security;
 mod workspaces;

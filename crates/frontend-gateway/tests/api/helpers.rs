@@ -172,8 +172,16 @@ impl Browser {
             .insert(name.to_owned(), value.to_owned());
     }
 
-    /// A request to `path` carrying the jar's cookies.
+    /// A request to `path` carrying the jar's cookies and, like every current browser on a
+    /// same-origin `fetch`, `Sec-Fetch-Site: same-origin`.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.bare(method, path)
+            .header("sec-fetch-site", "same-origin")
+    }
+
+    /// A request to `path` carrying the jar's cookies and nothing else (curl with a cookie
+    /// jar, or a forged cross-site request once headers are added).
+    pub fn bare(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let cookies = self
             .jar
             .lock()

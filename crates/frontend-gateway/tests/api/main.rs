@@ -5,5 +5,6 @@ mod flow;
 mod helpers;
 mod pages;
 mod proxy;
+mod security;
 mod sessions;
 mod upstream;

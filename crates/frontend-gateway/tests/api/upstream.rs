@@ -4,7 +4,9 @@
 //!   the answer;
 //! * `POST /upload`: counts the streamed body, `{bytes}`;
 //! * `GET /download/{n}`: streams `n` bytes;
-//! * `GET /stall`: answers after 5 s.
+//! * `GET /stall`: answers after 5 s;
+//! * `GET /events`: server-sent events, one every 200 ms, forever;
+//! * `GET /events-then-silence`: one event, then nothing (and no end), forever.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,6 +33,8 @@ pub fn spawn_counting() -> (String, Arc<AtomicUsize>) {
             .route("/upload", web::post().to(upload))
             .route("/download/{n}", web::get().to(download))
             .route("/stall", web::get().to(stall))
+            .route("/events", web::get().to(events))
+            .route("/events-then-silence", web::get().to(events_then_silence))
             .default_service(web::to(echo))
     })
     .on_connect(move |_, _| {
@@ -121,4 +125,32 @@ async fn download(n: web::Path<usize>) -> HttpResponse {
 async fn stall() -> HttpResponse {
     tokio::time::sleep(Duration::from_secs(5)).await;
     HttpResponse::Ok().finish()
+}
+
+fn event_stream(
+    stream: impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + 'static,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .streaming(stream)
+}
+
+async fn events() -> HttpResponse {
+    event_stream(futures_util::stream::unfold(0u64, |n| async move {
+        if n > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Some((
+            Ok::<_, std::io::Error>(Bytes::from(format!("id: {n}\ndata: tick {n}\n\n"))),
+            n + 1,
+        ))
+    }))
+}
+
+async fn events_then_silence() -> HttpResponse {
+    let first = futures_util::stream::once(async {
+        Ok::<_, std::io::Error>(Bytes::from_static(b"data: hello\n\n"))
+    });
+    event_stream(first.chain(futures_util::stream::pending()))
 }

@@ -1,0 +1,285 @@
+//! The proxy's stream wrappers: a cap on request bodies that cannot be checked up front
+//! (chunked uploads), and the guard on response bodies (idle timeout, session re-check).
+//!
+//! * [`LimitedBody`]: fails the upload once more than `PROXY_MAX_BODY_BYTES` went through. The
+//!   upstream connection is then dropped mid-body (a chunked message without its last chunk),
+//!   so the upstream never receives a complete, truncated request; the client gets a 413.
+//! * [`GuardedBody`]: ends a response body that has been silent for
+//!   `PROXY_STREAM_IDLE_TIMEOUT_SECS`, and, for a signed-in user's body of unknown length (an
+//!   event stream, a chunked stream), re-checks every `PROXY_STREAM_SESSION_CHECK_SECS` that
+//!   the session row still exists (not signed out, not revoked, not expired), cutting the
+//!   stream when it does not. Cutting = the connection to the client is closed without the
+//!   final chunk, so the client sees an incomplete body. (A body with a `Content-Length` is
+//!   bounded by its size and the idle timeout, and is not re-checked.)
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_session::storage::SessionKey;
+use actix_web::HttpRequest;
+use actix_web::cookie::{CookieJar, Key};
+use actix_web::error::PayloadError;
+use bytes::Bytes;
+use futures_util::Stream;
+use sqlx::PgPool;
+use tokio::time::{Instant, Sleep};
+
+/// Why a proxied body stream stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// Reading the body failed.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The request body went past the limit.
+    #[error("the request body is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The response body was silent for too long.
+    #[error("the upstream sent nothing for {0:?}")]
+    Idle(Duration),
+    /// The session behind the request ended (signed out, revoked, expired) or could not be
+    /// checked.
+    #[error("the session ended while the response was streaming")]
+    SessionEnded,
+}
+
+/// A request body that fails once it exceeds `limit` bytes.
+#[derive(Debug)]
+pub struct LimitedBody<S> {
+    inner: S,
+    limit: u64,
+    seen: u64,
+}
+
+impl<S> LimitedBody<S> {
+    /// Caps `inner` at `limit` bytes.
+    pub fn new(inner: S, limit: u64) -> Self {
+        Self {
+            inner,
+            limit,
+            seen: 0,
+        }
+    }
+}
+
+impl<S> Stream for LimitedBody<S>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    type Item = Result<Bytes, BodyError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.seen > this.limit {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                this.seen += chunk.len() as u64;
+                if this.seen > this.limit {
+                    return Poll::Ready(Some(Err(BodyError::TooLarge { limit: this.limit })));
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The hash of the session key in `req`'s session cookie (decrypted with `key`, as the session
+/// middleware does): which `sessions` row the request belongs to.
+pub fn session_row(req: &HttpRequest, cookie_name: &str, key: &Key) -> Option<Vec<u8>> {
+    let cookie = req.cookie(cookie_name)?;
+    let mut jar = CookieJar::new();
+    jar.add_original(cookie);
+    let value = jar.private(key).get(cookie_name)?.value().to_owned();
+    let session_key = SessionKey::try_from(value).ok()?;
+    let hash = crate::session_store::key_hash(&session_key);
+    Some(hash[..].to_vec())
+}
+
+type Check = Pin<Box<dyn Future<Output = bool>>>;
+
+/// Re-checking one session row while its response streams.
+struct SessionCheck {
+    pool: PgPool,
+    key_hash: Vec<u8>,
+    every: Duration,
+    next: Pin<Box<Sleep>>,
+    running: Option<Check>,
+}
+
+impl SessionCheck {
+    fn start(&self) -> Check {
+        let (pool, key_hash) = (self.pool.clone(), self.key_hash.clone());
+        Box::pin(async move {
+            let alive = sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM sessions WHERE key_hash = $1 AND idle_expires_at > now())",
+            )
+            .bind(key_hash)
+            .fetch_one(&pool)
+            .await;
+            match alive {
+                Ok(alive) => alive,
+                Err(e) => {
+                    // Fail closed: a session that cannot be checked is not trusted.
+                    tracing::warn!(error = %e, "could not re-check a streaming session");
+                    false
+                }
+            }
+        })
+    }
+
+    /// `Ready(false)` once the session is gone; `Pending` while it is (or may be) alive.
+    fn poll_alive(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        loop {
+            if let Some(running) = self.running.as_mut() {
+                match running.as_mut().poll(cx) {
+                    Poll::Ready(true) => {
+                        self.running = None;
+                        self.next.as_mut().reset(Instant::now() + self.every);
+                    }
+                    Poll::Ready(false) => return Poll::Ready(false),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            match self.next.as_mut().poll(cx) {
+                Poll::Ready(()) => self.running = Some(self.start()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// A response body with an idle timeout and, for a signed-in request, a session re-check.
+pub struct GuardedBody<S> {
+    inner: S,
+    idle: Duration,
+    last_chunk: Instant,
+    /// Made at the first wait (a body that never waits costs no timer).
+    idle_timer: Option<Pin<Box<Sleep>>>,
+    session: Option<SessionCheck>,
+    done: bool,
+}
+
+impl<S> std::fmt::Debug for GuardedBody<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedBody")
+            .field("idle", &self.idle)
+            .field("checks_session", &self.session.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> GuardedBody<S> {
+    /// Guards `inner`: cut after `idle` without a chunk; with `session` (the pool, the row's key
+    /// hash, the interval), cut once the row is gone.
+    pub fn new(inner: S, idle: Duration, session: Option<(PgPool, Vec<u8>, Duration)>) -> Self {
+        let now = Instant::now();
+        Self {
+            inner,
+            idle,
+            last_chunk: now,
+            idle_timer: None,
+            session: session.map(|(pool, key_hash, every)| SessionCheck {
+                pool,
+                key_hash,
+                every,
+                next: Box::pin(tokio::time::sleep_until(now + every)),
+                running: None,
+            }),
+            done: false,
+        }
+    }
+}
+
+impl<S> Stream for GuardedBody<S>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    type Item = Result<Bytes, BodyError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(session) = this.session.as_mut()
+            && session.poll_alive(cx).is_ready()
+        {
+            this.done = true;
+            tracing::info!("a streaming response was cut: its session ended");
+            return Poll::Ready(Some(Err(BodyError::SessionEnded)));
+        }
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                // The timer is moved lazily (when it fires), not on every chunk.
+                this.last_chunk = Instant::now();
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.done = true;
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(None) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => loop {
+                let deadline = this.last_chunk + this.idle;
+                let timer = this
+                    .idle_timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if timer.deadline() != deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) if Instant::now() >= deadline => {
+                        this.done = true;
+                        tracing::info!(idle = ?this.idle, "a streaming response was cut: idle");
+                        return Poll::Ready(Some(Err(BodyError::Idle(this.idle))));
+                    }
+                    Poll::Ready(()) => {}
+                    Poll::Pending => return Poll::Pending,
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    fn chunks(n: usize, size: usize) -> impl Stream<Item = Result<Bytes, PayloadError>> + Unpin {
+        futures_util::stream::iter((0..n).map(move |_| Ok(Bytes::from(vec![0u8; size]))))
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_limit_passes_and_one_past_it_fails() {
+        let all: Vec<_> = LimitedBody::new(chunks(4, 10), 40).collect().await;
+        assert!(all.iter().all(Result::is_ok));
+        let all: Vec<_> = LimitedBody::new(chunks(5, 10), 40).collect().await;
+        assert_eq!(all.len(), 5);
+        assert!(matches!(all[4], Err(BodyError::TooLarge { limit: 40 })));
+    }
+
+    #[tokio::test]
+    async fn a_silent_response_is_cut_after_the_idle_timeout() {
+        let silent = futures_util::stream::pending::<Result<Bytes, PayloadError>>();
+        let mut body = GuardedBody::new(silent, Duration::from_millis(300), None);
+        let started = Instant::now();
+        let item = body.next().await;
+        assert!(matches!(item, Some(Err(BodyError::Idle(_)))));
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(2));
+        assert!(body.next().await.is_none());
+    }
+}

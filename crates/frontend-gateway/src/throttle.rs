@@ -1,0 +1,297 @@
+//! Sign-in throttling, in memory (per gateway instance: N instances allow N times the
+//! attempts; a shared store would be needed to make the limits global).
+//!
+//! Two sliding windows, checked BEFORE any database lookup or argon2 work:
+//!
+//! * per account (the normalized email: trimmed, lower-cased): at most
+//!   `SIGNIN_MAX_FAILURES_PER_ACCOUNT` failures per `SIGNIN_ACCOUNT_WINDOW_SECS`; a success
+//!   clears the account's failures;
+//! * per client IP (see [`crate::forwarded`]): at most `SIGNIN_MAX_ATTEMPTS_PER_IP` attempts,
+//!   successful or not, per `SIGNIN_IP_WINDOW_SECS`.
+//!
+//! An attempt is counted against the account when it starts (and forgiven when it succeeds),
+//! so parallel guesses cannot overshoot the limit. Memory is bounded: each key keeps at most
+//! `limit` timestamps, and past [`MAX_KEYS`] keys the expired ones are swept, then the least
+//! recently used are evicted.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The most keys one window keeps (about 100 bytes each).
+pub const MAX_KEYS: usize = 100_000;
+
+/// The configured limits. A limit of 0 switches that window off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Failures allowed per account per `account_window`.
+    pub account_failures: u32,
+    /// The account window.
+    pub account_window: Duration,
+    /// Attempts allowed per client IP per `ip_window`.
+    pub ip_attempts: u32,
+    /// The IP window.
+    pub ip_window: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            account_failures: 5,
+            account_window: Duration::from_secs(15 * 60),
+            ip_attempts: 20,
+            ip_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One sliding window of events per key.
+#[derive(Debug)]
+struct Window<K> {
+    limit: u32,
+    period: Duration,
+    max_keys: usize,
+    events: HashMap<K, VecDeque<Instant>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Window<K> {
+    fn new(limit: u32, period: Duration, max_keys: usize) -> Self {
+        Self {
+            limit,
+            period,
+            max_keys,
+            events: HashMap::new(),
+        }
+    }
+
+    /// How long until `key` may try again (`None`: now).
+    fn blocked_for(&mut self, key: &K, now: Instant) -> Option<Duration> {
+        if self.limit == 0 {
+            return None;
+        }
+        let period = self.period;
+        let events = self.events.get_mut(key)?;
+        while events
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= period)
+        {
+            events.pop_front();
+        }
+        if events.len() < self.limit as usize {
+            return None;
+        }
+        let oldest = *events.front()?;
+        Some(period.saturating_sub(now.duration_since(oldest)))
+    }
+
+    fn record(&mut self, key: &K, now: Instant) {
+        if self.limit == 0 {
+            return;
+        }
+        if !self.events.contains_key(key) && self.events.len() >= self.max_keys {
+            self.evict(now);
+        }
+        let events = self.events.entry(key.clone()).or_default();
+        events.push_back(now);
+        while events.len() > self.limit as usize {
+            events.pop_front();
+        }
+    }
+
+    fn forget(&mut self, key: &K) {
+        self.events.remove(key);
+    }
+
+    /// Drops expired keys; if still full, the least recently used tenth.
+    fn evict(&mut self, now: Instant) {
+        let period = self.period;
+        self.events.retain(|_, events| {
+            events
+                .back()
+                .is_some_and(|t| now.duration_since(*t) < period)
+        });
+        if self.events.len() >= self.max_keys {
+            let mut last_used: Vec<(Instant, K)> = self
+                .events
+                .iter()
+                .filter_map(|(k, e)| e.back().map(|t| (*t, k.clone())))
+                .collect();
+            last_used.sort_by_key(|(t, _)| *t);
+            let drop = (self.max_keys / 10).max(1);
+            for (_, key) in last_used.into_iter().take(drop) {
+                self.events.remove(&key);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.events.len()
+    }
+}
+
+/// A refused attempt: try again after this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    /// For `Retry-After` (whole seconds, rounded up, at least 1).
+    pub retry_after: Duration,
+}
+
+impl Throttled {
+    /// `Retry-After`'s value in seconds.
+    pub fn retry_after_secs(&self) -> u64 {
+        let secs = self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0);
+        secs.max(1)
+    }
+}
+
+/// The sign-in throttle (shared by every worker).
+#[derive(Debug)]
+pub struct SignInThrottle {
+    accounts: Mutex<Window<String>>,
+    ips: Mutex<Window<IpAddr>>,
+}
+
+/// The account key for `email`: trimmed and lower-cased, as the users table compares it.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl SignInThrottle {
+    /// A throttle with `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Self::with_capacity(limits, MAX_KEYS)
+    }
+
+    fn with_capacity(limits: Limits, max_keys: usize) -> Self {
+        Self {
+            accounts: Mutex::new(Window::new(
+                limits.account_failures,
+                limits.account_window,
+                max_keys,
+            )),
+            ips: Mutex::new(Window::new(limits.ip_attempts, limits.ip_window, max_keys)),
+        }
+    }
+
+    /// Starts an attempt on `email` from `ip`: refused when either window is full (nothing is
+    /// recorded then); otherwise counted against both (call [`Self::succeeded`] on success).
+    pub fn attempt(&self, email: &str, ip: Option<IpAddr>) -> Result<(), Throttled> {
+        let now = Instant::now();
+        let account = normalize_email(email);
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = [
+            accounts.blocked_for(&account, now),
+            ip.and_then(|ip| ips.blocked_for(&ip, now)),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(retry_after) = wait {
+            return Err(Throttled { retry_after });
+        }
+        accounts.record(&account, now);
+        if let Some(ip) = ip {
+            ips.record(&ip, now);
+        }
+        Ok(())
+    }
+
+    /// The attempt on `email` succeeded: its account failures are forgotten (the IP's
+    /// attempts are not).
+    pub fn succeeded(&self, email: &str) {
+        self.accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(&normalize_email(email));
+    }
+
+    /// How many keys are held (accounts, IPs).
+    pub fn len(&self) -> (usize, usize) {
+        (
+            self.accounts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len(),
+            self.ips.lock().unwrap_or_else(|e| e.into_inner()).len(),
+        )
+    }
+
+    /// `true` when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == (0, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(account_failures: u32, ip_attempts: u32) -> Limits {
+        Limits {
+            account_failures,
+            account_window: Duration::from_secs(900),
+            ip_attempts,
+            ip_window: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn an_account_is_throttled_after_its_failures_whatever_the_case_of_the_email() {
+        let t = SignInThrottle::new(limits(3, 100));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for email in ["ada@example.com", " ADA@example.com", "Ada@Example.com "] {
+            assert!(t.attempt(email, Some(ip)).is_ok());
+        }
+        let refused = t.attempt("ada@example.com", Some(ip)).unwrap_err();
+        assert!(refused.retry_after_secs() > 800 && refused.retry_after_secs() <= 900);
+        assert!(t.attempt("bob@example.com", Some(ip)).is_ok());
+    }
+
+    #[test]
+    fn a_success_forgives_the_account_but_not_the_ip() {
+        let t = SignInThrottle::new(limits(2, 3));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        t.attempt("a@x", Some(ip)).unwrap();
+        t.succeeded("a@x");
+        t.attempt("a@x", Some(ip)).unwrap();
+        t.attempt("b@x", Some(ip)).unwrap();
+        let refused = t.attempt("c@x", Some(ip)).unwrap_err();
+        assert!(refused.retry_after_secs() <= 60);
+        assert!(t.attempt("c@x", Some("192.0.2.2".parse().unwrap())).is_ok());
+    }
+
+    #[test]
+    fn a_zero_limit_switches_the_window_off() {
+        let t = SignInThrottle::new(limits(0, 0));
+        for _ in 0..100 {
+            assert!(t.attempt("a@x", Some("192.0.2.1".parse().unwrap())).is_ok());
+        }
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let t = SignInThrottle::with_capacity(limits(5, 5), 1000);
+        for i in 0..10_000u32 {
+            let ip = IpAddr::from(i.to_be_bytes());
+            t.attempt(&format!("user{i}@example.com"), Some(ip))
+                .unwrap();
+        }
+        let (accounts, ips) = t.len();
+        assert!(accounts <= 1000 && ips <= 1000, "{accounts} {ips}");
+    }
+
+    #[test]
+    fn expired_events_free_the_window() {
+        let mut w = Window::new(1, Duration::from_millis(10), 10);
+        let now = Instant::now();
+        w.record(&"k", now);
+        assert!(w.blocked_for(&"k", now).is_some());
+        assert!(
+            w.blocked_for(&"k", now + Duration::from_millis(11))
+                .is_none()
+        );
+    }
+}
