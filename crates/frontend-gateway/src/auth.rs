@@ -24,7 +24,7 @@ use crate::config::PublicOrigin;
 use crate::error::Error;
 use crate::session::{SessionUser, UserSession};
 use crate::state::AppState;
-use crate::{pages, password, users};
+use crate::{pages, password, session_store, users};
 
 /// Registers the `/api/auth` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -432,6 +432,8 @@ async fn change_password(
     state.throttle.succeeded(&user.email);
     let hash = password::hash(body.new_password.clone()).await?;
     users::set_password_and_end_sessions(&state.pool, user.id, &hash).await?;
+    // This instance stops serving the ended sessions at once (others within the cache TTL).
+    session_store::forget_user(user.id);
     let user = SessionUser {
         signed_in_at: OffsetDateTime::now_utc().unix_timestamp(),
         ..user
@@ -451,6 +453,7 @@ async fn sign_out_everywhere(
         return Err(not_signed_in().into());
     };
     let ended = users::end_sessions(&state.pool, user.id).await?;
+    session_store::forget_user(user.id);
     session.sign_out();
     tracing::info!(user_id = %user.id, sessions = ended, "signed out everywhere");
     Ok(HttpResponse::Ok().json(serde_json::json!({ "url": state.origin.url("/") })))
