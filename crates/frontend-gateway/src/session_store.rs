@@ -24,7 +24,7 @@
 //! (0..=500, default 500) lowers or disables it.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -68,6 +68,11 @@ fn cache_ttl_cap() -> Duration {
 #[derive(Debug, Default)]
 struct Cache {
     inner: Mutex<CacheInner>,
+    /// One gate per session key being loaded: when an entry expires under load, the first
+    /// request reads the row and the others wait for its answer instead of all querying at
+    /// once (without it every cache expiry sent a burst of identical queries to the pool,
+    /// twice a second, which showed as the proxy's tail latency).
+    loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +102,20 @@ impl Cache {
 
     fn epoch(&self) -> u64 {
         self.lock().epoch
+    }
+
+    /// The gate of `key`'s loads (created when none is held).
+    fn gate(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(loading.entry(key.to_owned()).or_default())
+    }
+
+    /// Drops `key`'s gate once nobody but the map and the caller holds it.
+    fn release(&self, key: &str, gate: &Arc<tokio::sync::Mutex<()>>) {
+        let mut loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        if Arc::strong_count(gate) <= 2 {
+            loading.remove(key);
+        }
     }
 
     /// Caches `state` until `until`, unless a delete/update happened since `epoch`.
@@ -159,6 +178,43 @@ pub struct PgSessionStore {
 }
 
 impl PgSessionStore {
+    /// Reads the session row (and slides its idle expiry when due), caching what it finds.
+    async fn load_row(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
+        let hash = key_hash(session_key);
+        let epoch = self.cache.epoch();
+        let started = Instant::now();
+        let step = extend_step(self.idle);
+        // One primary-key lookup; `due` says whether the idle expiry has fallen more than a
+        // step behind where this request would put it.
+        let row: Option<(Json<State>, bool, f64)> = sqlx::query_as(
+            "SELECT state,
+                    idle_expires_at < LEAST(now() + make_interval(secs => $2), expires_at),
+                    EXTRACT(EPOCH FROM idle_expires_at - now())::float8
+             FROM sessions WHERE key_hash = $1 AND idle_expires_at > now()",
+        )
+        .bind(&hash[..])
+        .bind(self.idle.saturating_sub(step).as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| LoadError::Other(e.into()))?;
+        let Some((Json(state), due, remaining)) = row else {
+            return Ok(None);
+        };
+        if due {
+            self.extend(&hash)
+                .await
+                .map_err(|e| LoadError::Other(e.into()))?;
+        }
+        let ttl = cache_ttl_cap()
+            .min(step)
+            .min(Duration::try_from_secs_f64(remaining).unwrap_or(Duration::ZERO));
+        if !ttl.is_zero() {
+            self.cache
+                .insert(epoch, session_key.as_ref(), state.clone(), started + ttl);
+        }
+        Ok(Some(state))
+    }
+
     /// A store whose sessions live at most `absolute` after creation (and, until
     /// [`Self::with_idle`] says otherwise, as long idle).
     pub fn new(pool: PgPool, absolute: Duration) -> Self {
@@ -229,42 +285,20 @@ fn user_id(state: &State) -> Option<Uuid> {
 
 impl SessionStore for PgSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
-        if let Some(state) = self.cache.get(session_key.as_ref()) {
+        let key = session_key.as_ref();
+        if let Some(state) = self.cache.get(key) {
             return Ok(Some(state));
         }
-        let hash = key_hash(session_key);
-        let epoch = self.cache.epoch();
-        let started = Instant::now();
-        let step = extend_step(self.idle);
-        // One primary-key lookup; `due` says whether the idle expiry has fallen more than a
-        // step behind where this request would put it.
-        let row: Option<(Json<State>, bool, f64)> = sqlx::query_as(
-            "SELECT state,
-                    idle_expires_at < LEAST(now() + make_interval(secs => $2), expires_at),
-                    EXTRACT(EPOCH FROM idle_expires_at - now())::float8
-             FROM sessions WHERE key_hash = $1 AND idle_expires_at > now()",
-        )
-        .bind(&hash[..])
-        .bind(self.idle.saturating_sub(step).as_secs_f64())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| LoadError::Other(e.into()))?;
-        let Some((Json(state), due, remaining)) = row else {
-            return Ok(None);
+        let gate = self.cache.gate(key);
+        let turn = gate.lock().await;
+        let loaded = match self.cache.get(key) {
+            // Loaded by the request we waited for.
+            Some(state) => Ok(Some(state)),
+            None => self.load_row(session_key).await,
         };
-        if due {
-            self.extend(&hash)
-                .await
-                .map_err(|e| LoadError::Other(e.into()))?;
-        }
-        let ttl = cache_ttl_cap()
-            .min(step)
-            .min(Duration::try_from_secs_f64(remaining).unwrap_or(Duration::ZERO));
-        if !ttl.is_zero() {
-            self.cache
-                .insert(epoch, session_key.as_ref(), state.clone(), started + ttl);
-        }
-        Ok(Some(state))
+        drop(turn);
+        self.cache.release(key, &gate);
+        loaded
     }
 
     /// `_ttl` is the cookie's lifetime (the absolute one); the row's idle expiry uses `idle`.
