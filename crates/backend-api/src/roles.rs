@@ -105,6 +105,23 @@ pub async fn role_of<'e>(
     .await
 }
 
+/// Starts a transaction holding the workspace's row lock; 404 when the workspace does not
+/// exist. Every change that depends on a caller's role takes it first, so role changes and the
+/// actions they allow are serialized per workspace (a demoted admin cannot rename in between).
+pub async fn lock_workspace(
+    pool: &sqlx::PgPool,
+    id: Uuid,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ApiError> {
+    let mut tx = pool.begin().await?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    found.ok_or_else(ApiError::workspace_not_found)?;
+    Ok(tx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

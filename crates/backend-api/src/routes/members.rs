@@ -7,7 +7,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use web_common::Problem;
@@ -15,7 +15,7 @@ use web_common::Problem;
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::roles::{Role, require, role_of};
+use crate::roles::{Role, lock_workspace, require, role_of};
 
 /// A member of a workspace.
 #[derive(Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -66,21 +66,6 @@ fn member_not_found() -> ApiError {
 
 fn owners_only() -> ApiError {
     Problem::forbidden("Only an owner can grant the owner role or change an owner.").into()
-}
-
-/// Starts a transaction holding the workspace's row lock; 404 when the workspace does not exist.
-async fn lock_workspace(
-    state: &AppState,
-    id: Uuid,
-) -> Result<Transaction<'static, Postgres>, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let found: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    found.ok_or_else(ApiError::workspace_not_found)?;
-    Ok(tx)
 }
 
 async fn owner_count(conn: &mut PgConnection, id: Uuid) -> Result<i64, sqlx::Error> {
@@ -168,7 +153,7 @@ pub async fn add(
     if email.chars().any(char::is_control) {
         return Err(Problem::invalid_field("email", "does not belong to any user").into());
     }
-    let mut tx = lock_workspace(&state, id).await?;
+    let mut tx = lock_workspace(&state.pool, id).await?;
     let caller = require(role_of(&mut *tx, id, user.id).await?, Role::Admin)?;
     if role == Role::Owner && caller != Role::Owner {
         return Err(owners_only());
@@ -229,7 +214,7 @@ pub async fn change_role(
 ) -> Result<web::Json<Member>, ApiError> {
     let (id, target) = path.into_inner();
     let role = Role::parse_field(&body.role)?;
-    let mut tx = lock_workspace(&state, id).await?;
+    let mut tx = lock_workspace(&state.pool, id).await?;
     let caller = require(role_of(&mut *tx, id, user.id).await?, Role::Admin)?;
     let current = role_of(&mut *tx, id, target)
         .await?
@@ -272,7 +257,7 @@ pub async fn remove(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, target) = path.into_inner();
-    let mut tx = lock_workspace(&state, id).await?;
+    let mut tx = lock_workspace(&state.pool, id).await?;
     let leaving = target == user.id;
     let caller = require(
         role_of(&mut *tx, id, user.id).await?,

@@ -12,7 +12,7 @@ use web_common::Problem;
 use crate::AppState;
 use crate::auth::{AuthUser, TokenSubject, gone};
 use crate::error::ApiError;
-use crate::roles::{Role, require, role_of};
+use crate::roles::{Role, lock_workspace, require, role_of};
 
 /// The longest page `GET /workspaces` returns, and its default.
 pub const MAX_LIMIT: i64 = 100;
@@ -323,17 +323,21 @@ pub async fn rename(
     state: web::Data<AppState>,
 ) -> Result<web::Json<Workspace>, ApiError> {
     let id = *path;
-    require(role_of(&state.pool, id, user.id).await?, Role::Admin)?;
+    let mut tx = lock_workspace(&state.pool, id).await?;
+    require(role_of(&mut *tx, id, user.id).await?, Role::Admin)?;
     let name = valid_name(&body.name)?;
     sqlx::query("UPDATE workspaces SET name = $2, updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(&name)
-        .execute(&state.pool)
+        .execute(&mut *tx)
         .await?;
-    fetch_for(&state, id, user.id)
-        .await?
-        .map(web::Json)
-        .ok_or_else(ApiError::workspace_not_found)
+    let workspace: Workspace = sqlx::query_as(SELECT_FOR_MEMBER)
+        .bind(id)
+        .bind(user.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(web::Json(workspace))
 }
 
 /// Deletes a workspace and its memberships (owner only).
@@ -354,11 +358,13 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = *path;
-    require(role_of(&state.pool, id, user.id).await?, Role::Owner)?;
+    let mut tx = lock_workspace(&state.pool, id).await?;
+    require(role_of(&mut *tx, id, user.id).await?, Role::Owner)?;
     sqlx::query("DELETE FROM workspaces WHERE id = $1")
         .bind(id)
-        .execute(&state.pool)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     tracing::info!(workspace = %id, "workspace deleted");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -54,3 +54,39 @@ async fn two_owners_demoting_themselves_at_once_leave_exactly_one_owner() {
         assert_ne!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
+
+#[tokio::test]
+async fn a_rename_racing_the_renamers_demotion_is_either_applied_first_or_refused() {
+    let app = TestApp::spawn().await;
+    for round in 0..10 {
+        let ada = app.user(&format!("ada{round}@example.com")).await;
+        let adm = app.user(&format!("adm{round}@example.com")).await;
+        let w = app.workspace(&ada, "Before").await;
+        app.join(w, &adm, "admin").await;
+        let (workspace, member) = (
+            format!("/workspaces/{w}"),
+            format!("/workspaces/{w}/members/{}", adm.id),
+        );
+        let (rename, demote) = tokio::join!(
+            app.patch(&workspace, &adm, json!({ "name": "After" })),
+            app.patch(&member, &ada, json!({ "role": "viewer" })),
+        );
+        assert_eq!(
+            demote.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            demote.body
+        );
+        let name: String = sqlx::query_scalar("SELECT name FROM workspaces WHERE id = $1")
+            .bind(w)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        match rename.status.as_u16() {
+            200 => assert_eq!(name, "After", "round {round}"),
+            403 => assert_eq!(name, "Before", "round {round}"),
+            other => panic!("round {round}: rename answered {other}: {}", rename.body),
+        }
+        assert_eq!(app.role_in_db(w, &adm).await.as_deref(), Some("viewer"));
+    }
+}
