@@ -100,6 +100,7 @@ impl Application {
                 .wrap(from_fn(problem::normalize))
                 .wrap(from_fn(request_id::middleware))
         })
+        .on_connect(web_common::tcp::no_delay)
         .listen(listener)?
         .run();
         Ok(Self { port, server })

@@ -11,6 +11,7 @@ pub mod env;
 pub mod probe;
 pub mod problem;
 pub mod request_id;
+pub mod tcp;
 pub mod telemetry;
 
 pub use problem::{FieldError, Problem};
