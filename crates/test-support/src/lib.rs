@@ -156,12 +156,6 @@ impl TestDatabase {
 }
 
 impl TestDatabase {
-    /// Options for the server's maintenance database (to act on this database from outside:
-    /// cut its connections, forbid new ones...).
-    pub fn admin_options(&self) -> PgConnectOptions {
-        self.admin.clone()
-    }
-
     /// Runs `sql` on the maintenance database.
     pub async fn admin_execute(&self, sql: &str) {
         let mut conn = self.admin.connect().await.expect("admin connection");

@@ -5,11 +5,13 @@
 //! * [`request_id`]: honours or creates `x-request-id`, returns it, and runs each request in a
 //!   span that carries it;
 //! * [`telemetry`]: tracing set-up (JSON lines in production);
+//! * [`ready`]: the database readiness check behind `/readyz`;
 //! * [`env`]: small helpers for typed configuration from the environment.
 
 pub mod env;
 pub mod probe;
 pub mod problem;
+pub mod ready;
 pub mod request_id;
 pub mod tcp;
 pub mod telemetry;

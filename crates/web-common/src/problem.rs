@@ -11,7 +11,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use serde::{Deserialize, Serialize};
@@ -264,9 +264,4 @@ pub fn query_config() -> web::QueryConfig {
         };
         Problem::bad_request(format!("The query string is invalid: {e}.")).into()
     })
-}
-
-/// `true` when the response already says it is a problem.
-pub fn is_problem(headers: &actix_web::http::header::HeaderMap) -> bool {
-    headers.get(header::CONTENT_TYPE) == Some(&HeaderValue::from_static(PROBLEM_JSON))
 }

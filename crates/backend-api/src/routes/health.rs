@@ -1,7 +1,5 @@
 //! Liveness and readiness, without authentication.
 
-use std::time::Duration;
-
 use actix_web::web;
 use serde::Serialize;
 use web_common::Problem;
@@ -30,13 +28,6 @@ pub async fn healthz() -> web::Json<Health> {
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Problem> {
-    let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool);
-    match tokio::time::timeout(Duration::from_secs(2), ping).await {
-        Ok(Ok(_)) => Ok(web::Json(Health { status: "ready" })),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness check: database error");
-            Err(Problem::unavailable("The database is not reachable."))
-        }
-        Err(_) => Err(Problem::unavailable("The database did not answer in time.")),
-    }
+    web_common::ready::database(&state.pool).await?;
+    Ok(web::Json(Health { status: "ready" }))
 }
