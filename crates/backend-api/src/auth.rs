@@ -90,13 +90,18 @@ fn verified_subject(req: &HttpRequest) -> Result<Uuid, AuthError> {
 
 /// Looks the token's subject up: it must still be a user.
 async fn lookup(state: &AppState, sub: Uuid) -> Result<AuthUser, AuthError> {
-    let user = sqlx::query_as::<_, (Uuid, String, String)>(
-        "SELECT id, email, name FROM users WHERE id = $1",
-    )
-    .bind(sub)
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(ApiError::from)?;
+    let user = state
+        .reads
+        .run(async |c| {
+            sqlx::query_as::<_, (Uuid, String, String)>(
+                "SELECT id, email, name FROM users WHERE id = $1",
+            )
+            .bind(sub)
+            .fetch_optional(c)
+            .await
+        })
+        .await
+        .map_err(ApiError::from)?;
     match user {
         Some((id, email, name)) => Ok(AuthUser { id, email, name }),
         None => Err(gone()),

@@ -23,6 +23,8 @@ pub struct Settings {
     pub app_env: AppEnv,
     /// `DATABASE_MAX_CONNECTIONS`, default 10.
     pub db_max_connections: u32,
+    /// `HTTP_WORKERS`, default: the number of CPUs.
+    pub http_workers: std::num::NonZeroUsize,
 }
 
 impl Settings {
@@ -69,6 +71,7 @@ impl Settings {
             api_secret_previous,
             app_env: parsed_or(src, "APP_ENV", AppEnv::Development)?,
             db_max_connections: parsed_or(src, "DATABASE_MAX_CONNECTIONS", 10)?,
+            http_workers: web_common::env::http_workers(src)?,
         })
     }
 }
@@ -83,6 +86,7 @@ impl fmt::Debug for Settings {
             .field("api_secret_previous", &self.api_secret_previous)
             .field("app_env", &self.app_env)
             .field("db_max_connections", &self.db_max_connections)
+            .field("http_workers", &self.http_workers)
             .finish()
     }
 }

@@ -30,20 +30,12 @@ impl ApiError {
     fn as_problem(&self) -> Problem {
         match self {
             Self::Problem(p) => p.clone(),
-            Self::Database(e) if is_unavailable(e) => {
+            Self::Database(e) if web_common::db::is_unavailable(e) => {
                 Problem::unavailable("The database is not answering; try again shortly.")
             }
             Self::Database(_) => Problem::internal(),
         }
     }
-}
-
-/// Errors that mean "the database is down or overloaded" rather than "a query is wrong".
-pub fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-    )
 }
 
 impl ResponseError for ApiError {

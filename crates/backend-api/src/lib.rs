@@ -23,6 +23,7 @@ use actix_web::{App, HttpServer, web};
 use auth_contract::Verifier;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use web_common::db::{Lane, LaneSettings};
 use web_common::{Problem, problem, request_id};
 
 pub use config::Settings;
@@ -36,8 +37,11 @@ pub const JSON_LIMIT: usize = 16 * 1024;
 /// What every handler shares.
 #[derive(Debug)]
 pub struct AppState {
-    /// The Postgres pool.
+    /// The Postgres pool: writes, transactions, readiness.
     pub pool: PgPool,
+    /// Connections for the single-statement reads every request makes (no health pings on
+    /// the hot path; see [`web_common::db`]).
+    pub reads: Lane,
     /// Verifies gateway tokens.
     pub verifier: Verifier,
 }
@@ -85,7 +89,15 @@ impl Application {
         let listener = TcpListener::bind(settings.addr)?;
         let port = listener.local_addr()?.port();
         tracing::info!(addr = %listener.local_addr()?, env = %settings.app_env, "backend-api listening");
-        let state = web::Data::new(AppState { pool, verifier });
+        let reads = Lane::new(
+            settings.database.clone(),
+            LaneSettings::new(settings.db_max_connections),
+        );
+        let state = web::Data::new(AppState {
+            pool,
+            reads,
+            verifier,
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

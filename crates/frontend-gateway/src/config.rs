@@ -31,6 +31,8 @@ pub struct Settings {
     pub database: PgConnectOptions,
     /// `DATABASE_MAX_CONNECTIONS` (default 10).
     pub db_max_connections: u32,
+    /// `HTTP_WORKERS` (default: the number of CPUs).
+    pub http_workers: std::num::NonZeroUsize,
     /// `API_SECRET`: signs the tokens handed to the backend.
     pub api_secret: Secret,
     /// `BACKEND_API_URL` (default `http://127.0.0.1:8080`), without a trailing slash.
@@ -144,6 +146,7 @@ impl Settings {
             addr,
             database,
             db_max_connections: parsed_or(src, "DATABASE_MAX_CONNECTIONS", 10)?,
+            http_workers: web_common::env::http_workers(src)?,
             api_secret,
             backend_api_url,
             session_key,
@@ -213,6 +216,7 @@ impl fmt::Debug for Settings {
                 ),
             )
             .field("db_max_connections", &self.db_max_connections)
+            .field("http_workers", &self.http_workers)
             .field("api_secret", &self.api_secret)
             .field("backend_api_url", &self.backend_api_url)
             .field("session_key", &self.session_key)

@@ -64,33 +64,12 @@ impl Error {
                 .detail("Too many sign-in attempts; try again after the time in Retry-After."),
             Self::BodyTooLarge { limit } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE)
                 .detail(format!("The body is larger than {limit} bytes.")),
-            Self::Database(e) if is_unavailable(e) => database_unavailable(),
+            Self::Database(e) if web_common::db::is_unavailable(e) => database_unavailable(),
             Self::Database(_) | Self::Password(_) | Self::Session(_) | Self::Token(_) => {
                 Problem::internal()
             }
         }
     }
-}
-
-/// `true` when Postgres cannot be reached (as opposed to a query that failed).
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-    ) || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| unavailable_sqlstate(&c)))
-}
-
-/// SQLSTATEs meaning "cannot use the database right now": connection exceptions (08),
-/// insufficient resources (53), operator intervention (57P), a database that is gone (3D000)
-/// or refusing connections (55000).
-fn unavailable_sqlstate(code: &str) -> bool {
-    ["08", "53", "57P"]
-        .iter()
-        .any(|class| code.starts_with(class))
-        || matches!(code, "3D000" | "55000")
 }
 
 /// 503: the database (users, sessions) is not answering. Nobody is signed in meanwhile.

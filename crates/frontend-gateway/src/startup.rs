@@ -158,6 +158,7 @@ fn server(
             .wrap(from_fn(web_common::problem::normalize))
             .wrap(from_fn(web_common::request_id::middleware))
     })
+    .workers(settings.http_workers.get())
     .on_connect(web_common::tcp::no_delay)
     // Slow-loris: the whole request head must arrive within this, or 408 and close.
     .client_request_timeout(settings.client_request_timeout)

@@ -118,6 +118,13 @@ pub fn required(
     src.get(name).ok_or(ConfigError::Missing { name, hint })
 }
 
+/// `HTTP_WORKERS`: how many actix worker threads (each a single-threaded runtime) serve
+/// requests. Default: the number of CPUs this process may run on.
+pub fn http_workers(src: &impl Source) -> Result<std::num::NonZeroUsize, ConfigError> {
+    let cpus = std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN);
+    parsed_or(src, "HTTP_WORKERS", cpus)
+}
+
 /// An optional variable parsed with `FromStr`, or `default`.
 pub fn parsed_or<T: FromStr>(
     src: &impl Source,

@@ -6,8 +6,10 @@
 //!   span that carries it;
 //! * [`telemetry`]: tracing set-up (JSON lines in production);
 //! * [`ready`]: the database readiness check behind `/readyz`;
+//! * [`db`]: a [`db::Lane`] of Postgres connections for the hot path's short reads;
 //! * [`env`]: small helpers for typed configuration from the environment.
 
+pub mod db;
 pub mod env;
 pub mod probe;
 pub mod problem;

@@ -32,12 +32,17 @@ pub struct Me {
     security(("bearer" = []))
 )]
 pub async fn me(user: AuthUser, state: web::Data<AppState>) -> Result<web::Json<Me>, ApiError> {
-    let me: Option<Me> = sqlx::query_as(
-        "SELECT id, email, name, created_at, last_sign_in_at FROM users WHERE id = $1",
-    )
-    .bind(user.id)
-    .fetch_optional(&state.pool)
-    .await?;
+    let me: Option<Me> = state
+        .reads
+        .run(async |c| {
+            sqlx::query_as(
+                "SELECT id, email, name, created_at, last_sign_in_at FROM users WHERE id = $1",
+            )
+            .bind(user.id)
+            .fetch_optional(c)
+            .await
+        })
+        .await?;
     // Deleted between the extractor's check and now: the same answer as an unknown user.
     me.map(web::Json)
         .ok_or_else(|| Problem::not_found("No such user.").into())

@@ -108,13 +108,22 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<web::Json<MemberList>, ApiError> {
     let id = *path;
-    require(role_of(&state.pool, id, user.id).await?, Role::Viewer)?;
-    let items = sqlx::query_as(&format!(
-        "{SELECT_MEMBER} WHERE m.workspace_id = $1 ORDER BY m.created_at, m.user_id"
-    ))
-    .bind(id)
-    .fetch_all(&state.pool)
-    .await?;
+    let role = state
+        .reads
+        .run(async |c| role_of(c, id, user.id).await)
+        .await?;
+    require(role, Role::Viewer)?;
+    let items = state
+        .reads
+        .run(async |c| {
+            sqlx::query_as(&format!(
+                "{SELECT_MEMBER} WHERE m.workspace_id = $1 ORDER BY m.created_at, m.user_id"
+            ))
+            .bind(id)
+            .fetch_all(c)
+            .await
+        })
+        .await?;
     Ok(web::Json(MemberList { items }))
 }
 

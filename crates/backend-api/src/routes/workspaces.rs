@@ -123,10 +123,15 @@ async fn fetch_for(
     id: Uuid,
     user: Uuid,
 ) -> Result<Option<Workspace>, sqlx::Error> {
-    sqlx::query_as(SELECT_FOR_MEMBER)
-        .bind(id)
-        .bind(user)
-        .fetch_optional(&state.pool)
+    state
+        .reads
+        .run(async |c| {
+            sqlx::query_as(SELECT_FOR_MEMBER)
+                .bind(id)
+                .bind(user)
+                .fetch_optional(c)
+                .await
+        })
         .await
 }
 
@@ -164,25 +169,30 @@ pub async fn list(
         Option<OffsetDateTime>,
         Option<OffsetDateTime>,
     );
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT p.id, p.name, p.role, p.created_by, p.created_at, p.updated_at \
-         FROM users u LEFT JOIN LATERAL ( \
-             SELECT w.id, w.name, m.role, w.created_by, w.created_at, w.updated_at \
-             FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
-             WHERE m.user_id = u.id \
-               AND ($2::timestamptz IS NULL OR (w.created_at, w.id) > ($2, $3)) \
-             ORDER BY w.created_at, w.id LIMIT $4 \
-         ) p ON true \
-         WHERE u.id = $1 \
-         ORDER BY p.created_at, p.id",
-    )
-    .bind(caller.0)
-    .bind(after.map(|(at, _)| at))
-    .bind(after.map(|(_, id)| id))
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(ApiError::from)?;
+    let rows: Vec<Row> = state
+        .reads
+        .run(async |c| {
+            sqlx::query_as(
+                "SELECT p.id, p.name, p.role, p.created_by, p.created_at, p.updated_at \
+                 FROM users u LEFT JOIN LATERAL ( \
+                     SELECT w.id, w.name, m.role, w.created_by, w.created_at, w.updated_at \
+                     FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
+                     WHERE m.user_id = u.id \
+                       AND ($2::timestamptz IS NULL OR (w.created_at, w.id) > ($2, $3)) \
+                     ORDER BY w.created_at, w.id LIMIT $4 \
+                 ) p ON true \
+                 WHERE u.id = $1 \
+                 ORDER BY p.created_at, p.id",
+            )
+            .bind(caller.0)
+            .bind(after.map(|(at, _)| at))
+            .bind(after.map(|(_, id)| id))
+            .bind(limit + 1)
+            .fetch_all(c)
+            .await
+        })
+        .await
+        .map_err(ApiError::from)?;
     if rows.is_empty() {
         return Err(gone().into());
     }

@@ -88,3 +88,36 @@ async fn every_response_carries_a_request_id_and_a_sane_incoming_one_is_kept() {
         "the problem names the same id"
     );
 }
+
+/// Reads reuse their connections without a health ping (`web_common::db::Lane`); when the server
+/// drops every connection, a read is answered 200 or 503 (never a 500), nothing broken is kept,
+/// and the next read is served again.
+#[tokio::test]
+async fn reads_survive_the_server_dropping_every_connection() {
+    let app = TestApp::spawn().await;
+    let ada = app.user("ada@example.com").await;
+    app.workspace(&ada, "Engines").await;
+    for _ in 0..3 {
+        let res = app.get("/workspaces", &ada).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    }
+    let name = &app.db.name;
+    app.db
+        .admin_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await;
+    let res = app.get("/workspaces", &ada).await;
+    if res.status != StatusCode::OK {
+        res.problem(503);
+    }
+    let res = app.get("/workspaces", &ada).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["items"][0]["name"], "Engines");
+    // While the database refuses connections, reads are 503 problems too, and they recover.
+    app.db.cut_off().await;
+    app.get("/workspaces", &ada).await.problem(503);
+    app.db.restore().await;
+    let res = app.get("/workspaces", &ada).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+}

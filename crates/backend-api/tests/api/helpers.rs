@@ -71,6 +71,7 @@ impl TestApp {
             api_secret_previous: previous.iter().map(|s| Secret::new(s).unwrap()).collect(),
             app_env: AppEnv::Development,
             db_max_connections: 20,
+            http_workers: std::num::NonZeroUsize::new(2).unwrap(),
         };
         let app = Application::build(settings)
             .await
