@@ -1,12 +1,16 @@
 //! Password hashing and verification: argon2id with OWASP's parameters (19 MiB, 2 passes,
-//! 1 lane), always off the async workers (`spawn_blocking`).
+//! 1 lane), always off the async workers, on threads of their own.
 //!
-//! Two things keep a burst of sign-ins from hurting everything else:
+//! Three things keep a burst of sign-ins from hurting everything else:
 //!
 //! * at most [`max_concurrent`] hashes run at once (half the cores, at least one, unless
 //!   `PASSWORD_HASH_CONCURRENCY` says otherwise); the rest wait asynchronously for a permit,
-//!   so a sign-in storm queues instead of taking every core (and 19 MiB per blocking thread)
-//!   from the proxy;
+//!   so a sign-in storm queues instead of taking every core (and 19 MiB per hash) from the
+//!   proxy;
+//! * a hash runs on a thread whose scheduling priority is lowered by [`NICENESS`] (Linux), so
+//!   when the CPU is contended the request workers go first and a storm costs the proxied
+//!   traffic little (`just bench`, case "storm"); sign-ins are what slows down under load,
+//!   which is the right way round for a credential-stuffing burst;
 //! * each hash gets its own memory, reserved with a capacity above glibc's largest mmap
 //!   threshold (32 MiB) so that it is always a fresh `mmap` and goes back to the kernel on
 //!   `free`. argon2's own `vec!` of 19 MiB would come from the heap once glibc's sliding
@@ -53,6 +57,23 @@ pub fn max_concurrent() -> usize {
 }
 
 static PERMITS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(max_concurrent()));
+
+/// How much lower than the rest of the process a hashing thread is scheduled (`nice` +10:
+/// roughly a tenth of a request worker's share of a contended core, all of an idle one).
+pub const NICENESS: i32 = 10;
+
+/// Lowers the calling thread's priority by [`NICENESS`]; Linux only (elsewhere `setpriority`
+/// would change the whole process). Lowering needs no privilege; failure is only logged.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        let current = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), current + NICENESS) {
+            tracing::warn!(error = %e, "could not lower the hashing thread's priority");
+        }
+    }
+}
 
 /// argon2id with [`params`], hashing in memory that is returned to the kernel afterwards (see
 /// the module docs). Verifies any argon2 PHC string (the parameters come from the hash).
@@ -122,9 +143,9 @@ pub enum PasswordError {
     /// argon2 refused (a malformed stored hash, ...).
     #[error("argon2 failed: {0}")]
     Argon2(argon2::password_hash::Error),
-    /// The blocking task panicked or was cancelled.
-    #[error("the hashing task failed")]
-    Task(#[from] tokio::task::JoinError),
+    /// The hashing thread could not start, or panicked.
+    #[error("the hashing thread failed")]
+    Task,
 }
 
 /// A hash of a random password, made once with the real parameters.
@@ -154,7 +175,9 @@ fn verify_blocking(password: &str, hash: &str) -> Result<bool, PasswordError> {
     }
 }
 
-/// Runs `f` on a blocking thread once a hashing permit is free (waiting without blocking).
+/// Runs `f` on a low-priority thread of its own once a hashing permit is free (waiting
+/// without blocking). A thread per hash costs tens of microseconds against a hash's tens of
+/// milliseconds, and leaves nothing behind between storms.
 async fn run_limited<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, PasswordError> {
@@ -163,12 +186,20 @@ async fn run_limited<T: Send + 'static>(
         .await
         .expect("the semaphore is never closed");
     let span = tracing::Span::current();
-    let result = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        span.in_scope(f)
-    })
-    .await?;
-    Ok(result)
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("argon2".into())
+        .spawn(move || {
+            let _permit = permit;
+            lower_this_threads_priority();
+            let _ = done.send(span.in_scope(f));
+        })
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not start a hashing thread");
+            PasswordError::Task
+        })?;
+    // A panic drops `done` (and the permit) without sending.
+    result.await.map_err(|_| PasswordError::Task)
 }
 
 /// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
@@ -256,8 +287,20 @@ mod tests {
             let result: Result<(), _> = tokio::time::timeout(Duration::from_secs(30), run)
                 .await
                 .expect("a permit is free again");
-            assert!(matches!(result, Err(PasswordError::Task(_))));
+            assert!(matches!(result, Err(PasswordError::Task)));
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_below_the_request_workers_priority() {
+        let ours = rustix::process::getpriority_process(None).unwrap();
+        let hashing = run_limited(|| rustix::process::getpriority_process(None).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(hashing, (ours + NICENESS).min(19));
+        // Only the hashing thread was lowered.
+        assert_eq!(rustix::process::getpriority_process(None).unwrap(), ours);
     }
 
     #[tokio::test]
