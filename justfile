@@ -57,9 +57,12 @@ bench *args:
     cargo build --release --locked -p backend-api -p frontend-gateway --bins
     DATABASE_URL={{test_db}} python3 bench/run.py {{args}}
 
-# The same, running the Node anchor (../shared/anchors/seed-stack) first when its setup.sh has been done.
+# The same, with the article's Node stack (../shared/anchors/seed-stack, copied and built under
+# target/anchor/ on first use: npm ci + production builds, about a minute) measured first in the
+# same run, so the ratios in BENCHMARKS.md are side by side.
 bench-anchor *args:
-    just bench --anchor {{args}}
+    bash scripts/anchor_setup.sh
+    ANCHOR_DIR={{justfile_directory()}}/target/anchor/seed-stack just bench --anchor {{args}}
 
 # Property-based fuzzing on stable Rust (proptest): token verification, the backend's JSON bodies,
 # query strings and path ids, and the gateway's rewrite matcher and path checks; CASES per property

@@ -95,7 +95,11 @@ PASSWORD = "bench-password-0123"
 HELPER_EMAIL = "bench-hash-helper@example.com"
 SINK_RULE_PREFIX = "/api/bench-sink"
 # Service settings passed through from the harness's environment when set (A/B runs).
-PASSTHROUGH = ["DATABASE_MAX_CONNECTIONS", "SESSION_CACHE_MS", "PASSWORD_HASH_CONCURRENCY"]
+PASSTHROUGH = ["HTTP_WORKERS", "DATABASE_MAX_CONNECTIONS", "SESSION_CACHE_MS", "PASSWORD_HASH_CONCURRENCY"]
+# Every process of a case shares the same 2 cores with wrk and PostgreSQL: one actix worker per
+# service (like the anchor's one event loop per Node process) keeps the runnable threads below
+# the core count's multiple that makes tails long. Overridable (HTTP_WORKERS=2 ...) for A/B runs.
+SERVICE_DEFAULTS = {"HTTP_WORKERS": "1"}
 
 
 def log(msg):
@@ -687,6 +691,7 @@ class Bench:
     def service_env(self, extra):
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ")}
         env.update(DATABASE_URL=self.cfg.bench_url, API_SECRET=API_SECRET, RUST_LOG="warn")
+        env.update(SERVICE_DEFAULTS)
         for knob in PASSTHROUGH:
             if knob in os.environ:
                 env[knob] = os.environ[knob]
@@ -1156,6 +1161,7 @@ class Bench:
             "wrk": {"threads": self.cfg.threads, "connections": self.cfg.connections, "duration_s": self.cfg.duration,
                     "warmup_s": self.cfg.warmup, "runs": self.cfg.runs, "timeout": self.cfg.wrk_timeout},
             "smoke": self.cfg.smoke,
+            "service_settings": {**SERVICE_DEFAULTS, **{k: os.environ[k] for k in PASSTHROUGH if k in os.environ}},
             "cases": self.cases,
             "ports": self.ports,
             "database": f"{self.cfg.db_host}/{self.cfg.bench_db}",
@@ -1351,6 +1357,8 @@ def render(meta, results, extras, notes, preflight, anchor):
     L.append("- wrk, every server and PostgreSQL share the same cores; only ratios measured on one machine mean anything.")
     L.append("- data: the anchor's shape (1000 users, each a member of 10 workspaces: 5 owned, 5 shared); all load uses "
              "user1 (10 items, as in the anchor); release binaries, `RUST_LOG=warn`, everything on 127.0.0.1.")
+    settings = ", ".join(f"`{k}={v}`" for k, v in sorted(meta.get("service_settings", {}).items()))
+    L.append(f"- service settings: {settings} (everything else at its default; see README.md).")
     L.append("")
     L.append("## Results")
     L.append("")
