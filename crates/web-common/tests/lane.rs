@@ -17,6 +17,19 @@ async fn backend_pid(lane: &Lane) -> i32 {
     .expect("the lane answers")
 }
 
+async fn select_one(lane: &Lane) -> Result<(), sqlx::Error> {
+    lane.run(async |c: &mut PgConnection| sqlx::query("SELECT 1").execute(c).await)
+        .await
+        .map(drop)
+}
+
+/// The server ends the backend process `pid` (as on a restart or an idle-session timeout).
+async fn terminate(db: &TestDatabase, pid: i32) {
+    db.admin_execute(&format!("SELECT pg_terminate_backend({pid})"))
+        .await;
+    assert!(gone_within(db, pid, Duration::from_secs(5)).await);
+}
+
 /// Whether the server still has a backend process with `pid` (polled: closing is asynchronous).
 async fn gone_within(db: &TestDatabase, pid: i32, limit: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
@@ -112,9 +125,7 @@ async fn an_idle_connection_the_server_closed_is_pinged_and_replaced() {
     };
     let lane = Lane::new(db.options.clone(), settings);
     let first = backend_pid(&lane).await;
-    db.admin_execute(&format!("SELECT pg_terminate_backend({first})"))
-        .await;
-    assert!(gone_within(&db, first, Duration::from_secs(5)).await);
+    terminate(&db, first).await;
     // The ping finds it dead; the caller never sees an error.
     let next = backend_pid(&lane).await;
     assert_ne!(next, first);
@@ -130,15 +141,10 @@ async fn a_recently_used_connection_that_died_fails_once_and_is_not_reused() {
     };
     let lane = Lane::new(db.options.clone(), settings);
     let first = backend_pid(&lane).await;
-    db.admin_execute(&format!("SELECT pg_terminate_backend({first})"))
-        .await;
-    assert!(gone_within(&db, first, Duration::from_secs(5)).await);
+    terminate(&db, first).await;
     // Not idle long enough to be pinged: the statement fails (the server is gone), and the
     // connection is closed rather than parked.
-    let failed = lane
-        .run(async |c: &mut PgConnection| sqlx::query("SELECT 1").execute(c).await)
-        .await;
-    assert!(failed.is_err());
+    assert!(select_one(&lane).await.is_err());
     assert_eq!(lane.idle_connections(), 0);
     assert_ne!(backend_pid(&lane).await, first);
 }
@@ -165,19 +171,26 @@ async fn callers_beyond_max_connections_wait_then_time_out() {
         ..LaneSettings::new(1)
     };
     let lane = Lane::new(db.options.clone(), settings);
+    // The holder keeps the only connection until told to let go (no timing involved).
+    let (acquired, has_it) = tokio::sync::oneshot::channel::<()>();
+    let (release, let_go) = tokio::sync::oneshot::channel::<()>();
     let busy = lane.clone();
     let holder = tokio::spawn(async move {
-        busy.run(async |c: &mut PgConnection| sqlx::query("SELECT pg_sleep(0.6)").execute(c).await)
-            .await
+        busy.run(async |c: &mut PgConnection| {
+            sqlx::query("SELECT 1").execute(&mut *c).await?;
+            acquired.send(()).unwrap();
+            let_go.await.unwrap();
+            Ok(())
+        })
+        .await
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let waited = lane
-        .run(async |c: &mut PgConnection| sqlx::query("SELECT 1").execute(c).await)
-        .await;
+    has_it.await.unwrap();
+    let waited = select_one(&lane).await;
     assert!(
         matches!(waited, Err(sqlx::Error::PoolTimedOut)),
         "{waited:?}"
     );
+    release.send(()).unwrap();
     holder.await.unwrap().unwrap();
     // The one connection is free again and still good.
     backend_pid(&lane).await;
@@ -193,10 +206,7 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
         ..LaneSettings::new(1)
     };
     let lane = Lane::new(db.options.clone(), settings);
-    let refused = lane
-        .run(async |c: &mut PgConnection| sqlx::query("SELECT 1").execute(c).await)
-        .await;
-    assert!(refused.is_err());
+    assert!(select_one(&lane).await.is_err());
     db.restore().await;
     backend_pid(&lane).await;
 }
