@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::Claims;
+use crate::claims::Claims;
 
 /// The shortest `API_SECRET` accepted: 32 bytes, the size of an HS256 key.
 pub const MIN_SECRET_LEN: usize = 32;

@@ -5,7 +5,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::{Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, Secret, unix_now};
+use crate::claims::{Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, unix_now};
+use crate::keys::Secret;
 
 /// Clock skew tolerated between the gateway and the backend, in seconds.
 pub const LEEWAY_SECS: u64 = 5;

@@ -7,6 +7,10 @@
 //! Each [`TestDatabase`] is a new database named `test_<uuid>` with every migration in
 //! `migrations/` applied. It is dropped when the test passes and kept (its name printed) when
 //! the test fails, so the rows can be inspected.
+//!
+//! [`mint_token`] makes a gateway token for a test the one way tokens are made (the
+//! auth-contract signer; scripts use its `mint-token` binary), and [`worker_threads`] counts a
+//! process's actix request workers.
 
 use std::process::{Command, Stdio};
 use std::str::FromStr;
@@ -18,8 +22,7 @@ use testcontainers_modules::testcontainers::ContainerAsync;
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use tokio::sync::OnceCell;
 
-/// The project's migrations, the same ones the services run at start-up.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+use web_common::db::MIGRATOR;
 
 /// A database that lives as long as the test.
 #[derive(Debug)]
@@ -218,6 +221,33 @@ impl Drop for TestDatabase {
             eprintln!("could not drop test database `{}`", self.name);
         }
     }
+}
+
+/// A gateway token for `user`, signed with `secret` by the auth-contract signer exactly as the
+/// gateway signs its own, living `lifetime`.
+pub fn mint_token(
+    secret: &str,
+    user: uuid::Uuid,
+    email: &str,
+    lifetime: std::time::Duration,
+) -> String {
+    let secret = auth_contract::Secret::new(secret).expect("a test secret of at least 32 bytes");
+    auth_contract::Signer::new(&secret)
+        .sign(&auth_contract::Claims::with_lifetime(user, email, lifetime))
+        .expect("claims always serialise")
+}
+
+/// How many actix request workers this process runs: its threads named `actix-server worker
+/// N` (Linux; read from `/proc/self/task`, where a thread's name is cut to 15 bytes).
+pub fn worker_threads() -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+        .filter(|name| name.trim_end() == "actix-server wo")
+        .count()
 }
 
 #[cfg(test)]

@@ -24,6 +24,11 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// The project's migrations (the top-level `migrations/`), embedded in every binary that
+/// applies them: both services at start-up (sqlx serialises concurrent runs with an advisory
+/// lock), `migrate`, `seed-demo` and the tests' fresh databases.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
 /// How a [`Lane`] sizes and checks its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LaneSettings {
@@ -39,12 +44,12 @@ pub struct LaneSettings {
 }
 
 impl LaneSettings {
-    /// Defaults for `max_connections` connections: a 3 s acquire timeout, a ping after 1 s idle,
-    /// closed after 10 minutes idle.
+    /// Defaults for `max_connections` connections: a 5 s acquire timeout (the default of
+    /// `DATABASE_ACQUIRE_TIMEOUT_SECS`), a ping after 1 s idle, closed after 10 minutes idle.
     pub fn new(max_connections: u32) -> Self {
         Self {
             max_connections,
-            acquire_timeout: Duration::from_secs(3),
+            acquire_timeout: Duration::from_secs(5),
             check_after: Duration::from_secs(1),
             max_idle: Duration::from_secs(600),
         }

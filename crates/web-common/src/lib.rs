@@ -6,8 +6,12 @@
 //!   span that carries it;
 //! * [`telemetry`]: tracing set-up (JSON lines in production);
 //! * [`ready`]: the database readiness check behind `/readyz`;
-//! * [`db`]: a [`db::Lane`] of Postgres connections for the hot path's short reads;
-//! * [`env`]: small helpers for typed configuration from the environment.
+//! * [`db`]: the migrations, and a [`db::Lane`] of Postgres connections for the hot path's
+//!   short reads;
+//! * [`env`]: reading typed settings from the environment, and how a service starts on them
+//!   ([`env::load`]: `.env`, then the settings, exit status 78 on a bad value);
+//! * [`settings`]: the settings groups both services share (listener, database, logs);
+//! * [`probe`]: the `healthcheck` subcommand's HTTP probe, and [`tcp`]: socket options.
 
 pub mod db;
 pub mod env;
@@ -15,6 +19,7 @@ pub mod probe;
 pub mod problem;
 pub mod ready;
 pub mod request_id;
+pub mod settings;
 pub mod tcp;
 pub mod telemetry;
 

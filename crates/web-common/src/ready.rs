@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::Problem;
+use crate::problem::Problem;
 
 /// How long the database may take to answer the readiness query.
 pub const TIMEOUT: Duration = Duration::from_secs(2);

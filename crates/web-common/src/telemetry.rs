@@ -2,14 +2,16 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber: JSON lines in production, compact text otherwise.
-/// `RUST_LOG` overrides the default filter (`info`). Calling it twice is harmless.
-pub fn init(json: bool) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,actix_server=warn"));
+use crate::settings::LogSettings;
+
+/// Installs the global subscriber: JSON lines or compact text, filtered as `log` says (its
+/// filter was checked when the settings were read). Calling it twice is harmless.
+pub fn init(log: &LogSettings) {
+    let filter = EnvFilter::try_new(&log.filter)
+        .unwrap_or_else(|_| EnvFilter::new(LogSettings::DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     // `try_init` fails only when a subscriber is already set (tests start many apps).
-    let _ = if json {
+    let _ = if log.json {
         builder
             .json()
             .flatten_event(true)
