@@ -1,47 +1,34 @@
-//! Typed settings from the environment. Fails fast, names the variable, never prints a secret.
+//! Typed settings from the environment: every variable backend-api reads is read here, and
+//! nowhere else. Fails fast, names the variable, never prints a secret.
 
+use std::collections::BTreeSet;
 use std::fmt;
-use std::net::SocketAddr;
-use std::str::FromStr;
 
 use auth_contract::Secret;
-use sqlx::postgres::PgConnectOptions;
-use web_common::env::{AppEnv, ConfigError, ProcessEnv, Source, parsed_or, required};
+use web_common::env::{AppEnv, ConfigError, Recorder, Source, parsed_or, required};
+use web_common::settings::{DatabaseSettings, LogSettings, ServerSettings};
 
 /// Everything backend-api needs to start.
 #[derive(Clone)]
 pub struct Settings {
-    /// `DATABASE_URL`.
-    pub database: PgConnectOptions,
-    /// `BACKEND_API_ADDR`, default `0.0.0.0:8080`.
-    pub addr: SocketAddr,
+    /// `BACKEND_API_ADDR` (default `0.0.0.0:8080`) and `HTTP_WORKERS`.
+    pub server: ServerSettings,
+    /// `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECS`.
+    pub database: DatabaseSettings,
     /// `API_SECRET`: verifies gateway tokens.
     pub api_secret: Secret,
     /// `API_SECRET_PREVIOUS`: comma-separated older secrets still accepted during a rotation.
     pub api_secret_previous: Vec<Secret>,
     /// `APP_ENV`.
     pub app_env: AppEnv,
-    /// `DATABASE_MAX_CONNECTIONS`, default 10.
-    pub db_max_connections: u32,
-    /// `HTTP_WORKERS`, default: the number of CPUs.
-    pub http_workers: std::num::NonZeroUsize,
+    /// `RUST_LOG`; JSON lines in production.
+    pub log: LogSettings,
 }
 
 impl Settings {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_source(&ProcessEnv)
-    }
-
-    /// Reads `src` (the environment, or a fixed list in tests).
+    /// Reads `src` (the process environment, or a fixed list in tests).
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        let url = required(
-            src,
-            "DATABASE_URL",
-            "set it to a Postgres URL, e.g. postgres://postgres@127.0.0.1:5432/app",
-        )?;
-        let database = PgConnectOptions::from_str(&url)
-            .map_err(|_| ConfigError::invalid("DATABASE_URL", "not a valid postgres:// URL"))?;
+        let database = DatabaseSettings::from_source(src)?;
         let api_secret = required(
             src,
             "API_SECRET",
@@ -60,39 +47,49 @@ impl Settings {
                     .map_err(|e| ConfigError::invalid("API_SECRET_PREVIOUS", e.to_string()))
             })
             .collect::<Result<_, _>>()?;
+        let server = ServerSettings::from_source(src, "BACKEND_API_ADDR", 8080)?;
+        let app_env = parsed_or(src, "APP_ENV", AppEnv::Development)?;
+        let log = LogSettings::from_source(src, app_env.is_production())?;
         Ok(Self {
+            server,
             database,
-            addr: parsed_or(
-                src,
-                "BACKEND_API_ADDR",
-                SocketAddr::from(([0, 0, 0, 0], 8080)),
-            )?,
             api_secret,
             api_secret_previous,
-            app_env: parsed_or(src, "APP_ENV", AppEnv::Development)?,
-            db_max_connections: parsed_or(src, "DATABASE_MAX_CONNECTIONS", 10)?,
-            http_workers: web_common::env::http_workers(src)?,
+            app_env,
+            log,
         })
+    }
+
+    /// The names of every variable [`Settings::from_source`] reads, sorted.
+    pub fn variables() -> BTreeSet<String> {
+        // The required variables, so that reading goes on past them to every optional one.
+        let src = Recorder::new([
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/app"),
+            ("API_SECRET", "a-secret-of-at-least-32-bytes-0123456789"),
+        ]);
+        Self::from_source(&src).expect("the required variables alone make valid settings");
+        src.names()
     }
 }
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `DatabaseSettings` hides the password and `Secret` its bytes.
         f.debug_struct("Settings")
-            .field("database_host", &self.database.get_host())
-            .field("database_name", &self.database.get_database())
-            .field("addr", &self.addr)
+            .field("server", &self.server)
+            .field("database", &self.database)
             .field("api_secret", &self.api_secret)
             .field("api_secret_previous", &self.api_secret_previous)
             .field("app_env", &self.app_env)
-            .field("db_max_connections", &self.db_max_connections)
-            .field("http_workers", &self.http_workers)
+            .field("log", &self.log)
             .finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -104,9 +101,14 @@ mod tests {
             ("API_SECRET", SECRET),
         ])
         .unwrap();
-        assert_eq!(s.addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(s.server.addr, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(s.app_env, AppEnv::Development);
         assert!(s.api_secret_previous.is_empty());
+        let cpus = std::thread::available_parallelism().unwrap();
+        assert_eq!(s.server.workers, cpus);
+        assert_eq!(s.database.max_connections, 10);
+        assert_eq!(s.database.acquire_timeout, Duration::from_secs(5));
+        assert_eq!(s.log, LogSettings::default());
     }
 
     #[test]
@@ -144,9 +146,11 @@ mod tests {
 
     #[test]
     fn debug_output_never_contains_secrets_or_the_database_password() {
+        let previous = format!("{SECRET}-previous");
         let s = Settings::from_source(&[
             ("DATABASE_URL", "postgres://u:hunter2-password@db:5432/app"),
             ("API_SECRET", SECRET),
+            ("API_SECRET_PREVIOUS", previous.as_str()),
         ])
         .unwrap();
         let shown = format!("{s:?}");
@@ -175,6 +179,76 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("APP_ENV")
+        );
+    }
+
+    #[test]
+    fn workers_pool_size_acquire_timeout_and_log_filter_are_read_into_their_groups() {
+        let s = Settings::from_source(&[
+            ("DATABASE_URL", "postgres://db/app"),
+            ("API_SECRET", SECRET),
+            ("BACKEND_API_ADDR", "127.0.0.1:9000"),
+            ("HTTP_WORKERS", "3"),
+            ("DATABASE_MAX_CONNECTIONS", "4"),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECS", "7"),
+            ("RUST_LOG", "debug,sqlx=warn"),
+        ])
+        .unwrap();
+        assert_eq!(s.server.addr, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(s.server.workers.get(), 3);
+        assert_eq!(s.database.max_connections, 4);
+        assert_eq!(s.database.acquire_timeout, Duration::from_secs(7));
+        assert_eq!(s.log.filter, "debug,sqlx=warn");
+        assert!(!s.log.json);
+    }
+
+    #[test]
+    fn production_logs_json_lines() {
+        let s = Settings::from_source(&[
+            ("DATABASE_URL", "postgres://db/app"),
+            ("API_SECRET", SECRET),
+            ("APP_ENV", "production"),
+        ])
+        .unwrap();
+        assert!(s.app_env.is_production() && s.log.json);
+    }
+
+    #[test]
+    fn bad_workers_pool_size_acquire_timeout_or_log_filter_name_their_variable() {
+        for (name, value) in [
+            ("HTTP_WORKERS", "0"),
+            ("HTTP_WORKERS", "many"),
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECS", "0"),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECS", "soon"),
+            ("RUST_LOG", "app=loud"),
+        ] {
+            let err = Settings::from_source(&[
+                ("DATABASE_URL", "postgres://db/app"),
+                ("API_SECRET", SECRET),
+                (name, value),
+            ])
+            .unwrap_err();
+            assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn variables_lists_every_variable_read() {
+        let names: Vec<String> = Settings::variables().into_iter().collect();
+        assert_eq!(
+            names,
+            [
+                "API_SECRET",
+                "API_SECRET_PREVIOUS",
+                "APP_ENV",
+                "BACKEND_API_ADDR",
+                "DATABASE_ACQUIRE_TIMEOUT_SECS",
+                "DATABASE_MAX_CONNECTIONS",
+                "DATABASE_URL",
+                "HTTP_WORKERS",
+                "RUST_LOG",
+            ]
         );
     }
 }

@@ -1,6 +1,7 @@
 //! `backend-api`: reads its settings from the environment (and `.env` in development), then
 //! serves until stopped. `backend-api healthcheck` probes a running instance's `/healthz`
-//! instead (for container health checks).
+//! instead (for container health checks). A bad setting exits with status 78 (`EX_CONFIG`) and
+//! a message naming the variable.
 
 use std::process::ExitCode;
 
@@ -8,25 +9,19 @@ use backend_api::{Application, Settings};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // A missing .env is normal (production passes real environment variables).
-    let _ = dotenvy::dotenv();
-    let healthcheck = std::env::args().nth(1).is_some_and(|a| a == "healthcheck");
-    let settings = match Settings::from_env() {
+    let settings = match web_common::env::load("backend-api", Settings::from_source) {
         Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("backend-api: configuration error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(status) => return status,
     };
-    if healthcheck {
+    if std::env::args().nth(1).is_some_and(|a| a == "healthcheck") {
         // Used by the container health check: is this instance answering on its address?
-        return if web_common::probe::http_ok(settings.addr, "/healthz") {
+        return if web_common::probe::http_ok(settings.server.addr, "/healthz") {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
         };
     }
-    web_common::telemetry::init(settings.app_env.is_production());
+    web_common::telemetry::init(&settings.log);
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {

@@ -1,24 +1,18 @@
-//! `GET /openapi.json`: the OpenAPI document, generated from the handlers' annotations.
+//! The OpenAPI document's frame (info, shared schemas, the bearer scheme) and the response sets
+//! the handlers share in their `#[utoipa::path(responses(...))]`. The operations themselves come
+//! from the route table ([`crate::routes`]), which merges them into [`ApiDoc`].
 
-use std::sync::LazyLock;
-
-use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{IntoResponses, Modify, OpenApi};
+use web_common::Problem;
 
-use crate::routes::{health, me, members, workspaces};
-
+/// The document without its operations.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "backend-api",
         description = "Workspace API. Every route but /healthz, /readyz and /openapi.json needs a \
                        gateway token in `Authorization: Bearer`. Errors are RFC 9457 problem+json."
-    ),
-    paths(
-        health::healthz, health::readyz, me::me,
-        workspaces::list, workspaces::create, workspaces::get, workspaces::rename, workspaces::delete,
-        members::list, members::add, members::change_role, members::remove,
     ),
     components(schemas(web_common::Problem, web_common::FieldError)),
     modifiers(&BearerScheme)
@@ -37,15 +31,73 @@ impl Modify for BearerScheme {
     }
 }
 
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_json()
-        .unwrap_or_else(|_| "{}".to_owned())
-});
+/// 401, on every route that needs a token.
+#[derive(Debug, IntoResponses)]
+#[response(
+    status = 401,
+    description = "no valid bearer token: missing, malformed, expired, forged, or its user no longer exists",
+    content_type = "application/problem+json"
+)]
+pub struct Unauthorized(pub Problem);
 
-/// Serves the document.
-pub async fn serve() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(DOCUMENT.as_str())
+/// 400, 413, 415 and 422, on every route that reads a JSON body. A route whose 422 means
+/// something more precise lists its own 422 after this set (the later entry wins).
+#[derive(Debug, IntoResponses)]
+pub enum JsonBodyErrors {
+    /// The body does not parse.
+    #[response(
+        status = 400,
+        description = "the body is not JSON",
+        content_type = "application/problem+json"
+    )]
+    NotJson(Problem),
+    /// Past `JSON_LIMIT`.
+    #[response(
+        status = 413,
+        description = "the body is larger than 16 KiB",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(Problem),
+    /// Another content type.
+    #[response(
+        status = 415,
+        description = "the body is not `application/json`",
+        content_type = "application/problem+json"
+    )]
+    NotJsonContent(Problem),
+    /// JSON of the wrong shape, or a value refused (`errors` names the field).
+    #[response(
+        status = 422,
+        description = "a field is missing, of the wrong type or refused (`errors` names it)",
+        content_type = "application/problem+json"
+    )]
+    Unprocessable(Problem),
 }
+
+/// 404 on a workspace route: no such workspace, or the caller is not a member (the same
+/// answer, so that a workspace's existence does not leak).
+#[derive(Debug, IntoResponses)]
+#[response(
+    status = 404,
+    description = "no such workspace, or not a member",
+    content_type = "application/problem+json"
+)]
+pub struct WorkspaceNotFound(pub Problem);
+
+/// 404 on a member route: [`WorkspaceNotFound`], or the target is not a member.
+#[derive(Debug, IntoResponses)]
+#[response(
+    status = 404,
+    description = "no such workspace, or not a member; or the target is not a member",
+    content_type = "application/problem+json"
+)]
+pub struct MemberNotFound(pub Problem);
+
+/// 403 on a workspace route: the caller's role is too low for the action.
+#[derive(Debug, IntoResponses)]
+#[response(
+    status = 403,
+    description = "the caller's role in the workspace does not allow this",
+    content_type = "application/problem+json"
+)]
+pub struct Forbidden(pub Problem);

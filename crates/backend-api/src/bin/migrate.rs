@@ -1,25 +1,27 @@
 //! `migrate`: creates `DATABASE_URL`'s database when it does not exist and applies the
 //! migrations. The services apply them at start-up too; this is for a database prepared ahead.
+//! A bad setting exits with status 78 (`EX_CONFIG`) and a message naming the variable.
 
 use std::process::ExitCode;
 
-use sqlx::migrate::MigrateDatabase;
-use sqlx::{Connection, PgConnection, Postgres};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use web_common::db::MIGRATOR;
+use web_common::settings::DatabaseSettings;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let _ = dotenvy::dotenv();
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        eprintln!("migrate: DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/app)");
-        return ExitCode::from(2);
+    let database = match web_common::env::load("migrate", DatabaseSettings::from_source) {
+        Ok(database) => database,
+        Err(status) => return status,
     };
     let result = async {
-        if !Postgres::database_exists(&url).await? {
-            Postgres::create_database(&url).await?;
+        if create_if_missing(&database.options).await? {
             eprintln!("migrate: created the database");
         }
-        let mut conn = PgConnection::connect(&url).await?;
-        backend_api::MIGRATOR.run(&mut conn).await?;
+        let mut conn = database.options.connect().await?;
+        MIGRATOR.run(&mut conn).await?;
+        conn.close().await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;
@@ -33,4 +35,32 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Creates the database `options` names (by default, as Postgres does, the user's name) unless
+/// it exists, through the same server's `postgres` database. `true` when it was created.
+async fn create_if_missing(options: &PgConnectOptions) -> Result<bool, sqlx::Error> {
+    let name = options
+        .get_database()
+        .unwrap_or_else(|| options.get_username())
+        .to_owned();
+    let mut admin = options.clone().database("postgres").connect().await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    let created = if exists {
+        false
+    } else {
+        let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match sqlx::query(&create).execute(&mut admin).await {
+            Ok(_) => true,
+            // Another `migrate` (or a service) created it in between.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => false,
+            Err(e) => return Err(e),
+        }
+    };
+    admin.close().await?;
+    Ok(created)
 }

@@ -4,7 +4,8 @@ use actix_web::web;
 use serde::Serialize;
 use web_common::Problem;
 
-use crate::AppState;
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// A health answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -27,7 +28,7 @@ pub async fn healthz() -> web::Json<Health> {
         (status = 503, body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Problem> {
+pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
     web_common::ready::database(&state.pool).await?;
     Ok(web::Json(Health { status: "ready" }))
 }

@@ -6,9 +6,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use web_common::Problem;
 
-use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::openapi::Unauthorized;
+use crate::state::AppState;
 
 /// The calling user.
 #[derive(Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -27,7 +28,7 @@ pub struct Me {
     get, path = "/me", tag = "me",
     responses(
         (status = 200, body = Me),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]

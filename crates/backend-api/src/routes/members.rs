@@ -2,7 +2,8 @@
 //!
 //! Every change runs in a transaction that first locks the workspace row, so changes to one
 //! workspace's members are serialized and the "at least one owner" rule holds under concurrent
-//! requests (the loser of a race sees the winner's result and gets 409).
+//! requests (the loser of a race sees the winner's result and gets 409). Who may do what is
+//! decided by [`crate::roles`].
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -12,10 +13,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use web_common::Problem;
 
-use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::roles::{Role, lock_workspace, require, role_of};
+use crate::openapi::{Forbidden, JsonBodyErrors, MemberNotFound, Unauthorized, WorkspaceNotFound};
+use crate::roles::{Action, Role, decide, keeps_an_owner, lock_workspace, role_of, standing};
+use crate::state::AppState;
 
 /// A member of a workspace.
 #[derive(Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -56,27 +58,6 @@ pub struct ChangeRole {
 const SELECT_MEMBER: &str = "SELECT m.user_id, u.email, u.name, m.role, m.created_at \
      FROM workspace_members m JOIN users u ON u.id = m.user_id";
 
-fn last_owner() -> ApiError {
-    Problem::conflict("A workspace must keep at least one owner.").into()
-}
-
-fn member_not_found() -> ApiError {
-    Problem::not_found("No such member in this workspace.").into()
-}
-
-fn owners_only() -> ApiError {
-    Problem::forbidden("Only an owner can grant the owner role or change an owner.").into()
-}
-
-async fn owner_count(conn: &mut PgConnection, id: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM workspace_members WHERE workspace_id = $1 AND role = 'owner'",
-    )
-    .bind(id)
-    .fetch_one(conn)
-    .await
-}
-
 async fn fetch_member(
     conn: &mut PgConnection,
     id: Uuid,
@@ -97,8 +78,8 @@ async fn fetch_member(
     operation_id = "list_members",
     responses(
         (status = 200, body = MemberList),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        WorkspaceNotFound,
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -112,7 +93,7 @@ pub async fn list(
         .reads
         .run(async |c| role_of(c, id, user.id).await)
         .await?;
-    require(role, Role::Viewer)?;
+    decide(role, Action::View)?;
     let items = state
         .reads
         .run(async |c| {
@@ -134,14 +115,12 @@ pub async fn list(
     request_body = AddMember,
     responses(
         (status = 201, body = Member, headers(("Location" = String))),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        WorkspaceNotFound,
         (status = 409, description = "already a member", body = Problem, content_type = "application/problem+json"),
+        JsonBodyErrors,
         (status = 422, description = "bad email or role", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "the body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "the body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -163,10 +142,7 @@ pub async fn add(
         return Err(Problem::invalid_field("email", "does not belong to any user").into());
     }
     let mut tx = lock_workspace(&state.pool, id).await?;
-    let caller = require(role_of(&mut *tx, id, user.id).await?, Role::Admin)?;
-    if role == Role::Owner && caller != Role::Owner {
-        return Err(owners_only());
-    }
+    decide(role_of(&mut *tx, id, user.id).await?, Action::Add(role))?;
     let target: Option<Uuid> =
         sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = lower($1)")
             .bind(email)
@@ -204,14 +180,11 @@ pub async fn add(
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = ChangeRole,
     responses(
         (status = 200, body = Member),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        MemberNotFound,
         (status = 409, description = "would leave no owner", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "the body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "the body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        JsonBodyErrors,
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -224,15 +197,16 @@ pub async fn change_role(
     let (id, target) = path.into_inner();
     let role = Role::parse_field(&body.role)?;
     let mut tx = lock_workspace(&state.pool, id).await?;
-    let caller = require(role_of(&mut *tx, id, user.id).await?, Role::Admin)?;
-    let current = role_of(&mut *tx, id, target)
-        .await?
-        .ok_or_else(member_not_found)?;
-    if (current == Role::Owner || role == Role::Owner) && caller != Role::Owner {
-        return Err(owners_only());
-    }
-    if current == Role::Owner && role != Role::Owner && owner_count(&mut tx, id).await? <= 1 {
-        return Err(last_owner());
+    let now = standing(&mut *tx, id, user.id, target).await?;
+    decide(
+        now.caller,
+        Action::Change {
+            from: now.target,
+            to: role,
+        },
+    )?;
+    if let Some(from) = now.target {
+        keeps_an_owner(now.owners, from, Some(role))?;
     }
     sqlx::query("UPDATE workspace_members SET role = $3 WHERE workspace_id = $1 AND user_id = $2")
         .bind(id)
@@ -253,10 +227,10 @@ pub async fn change_role(
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
     responses(
         (status = 204, description = "removed"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        MemberNotFound,
         (status = 409, description = "would leave no owner", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -267,19 +241,15 @@ pub async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let (id, target) = path.into_inner();
     let mut tx = lock_workspace(&state.pool, id).await?;
-    let leaving = target == user.id;
-    let caller = require(
-        role_of(&mut *tx, id, user.id).await?,
-        if leaving { Role::Viewer } else { Role::Admin },
-    )?;
-    let current = role_of(&mut *tx, id, target)
-        .await?
-        .ok_or_else(member_not_found)?;
-    if !leaving && current == Role::Owner && caller != Role::Owner {
-        return Err(owners_only());
-    }
-    if current == Role::Owner && owner_count(&mut tx, id).await? <= 1 {
-        return Err(last_owner());
+    let now = standing(&mut *tx, id, user.id, target).await?;
+    let action = if target == user.id {
+        Action::Leave
+    } else {
+        Action::Remove(now.target)
+    };
+    decide(now.caller, action)?;
+    if let Some(from) = now.target {
+        keeps_an_owner(now.owners, from, None)?;
     }
     sqlx::query("DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2")
         .bind(id)

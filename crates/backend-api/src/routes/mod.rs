@@ -1,78 +1,148 @@
-//! Routes, one module per resource.
+//! Routes, one module per resource, and the one table that serves them and documents them.
+//!
+//! `routes!` turns the table at the bottom of this file into [`configure`] (each path with its
+//! handlers, and a 405 whose `Allow` lists exactly those methods for any other), [`ROUTES`]
+//! (the same table as data, for tests) and the OpenAPI operations of every documented route
+//! (merged into [`document`]). A route is added in one place.
 
 pub mod health;
 pub mod me;
 pub mod members;
 pub mod workspaces;
 
-use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use std::sync::LazyLock;
+
+use actix_web::http::{Method, header};
+use actix_web::{HttpResponse, ResponseError, web};
+use utoipa::OpenApi;
 use web_common::Problem;
 
 use crate::openapi;
 
-/// 405 with an `Allow` header, for a known path and an unsupported method.
-fn allow(methods: &'static str) -> actix_web::Route {
-    web::to(move || async move {
-        let mut res = actix_web::ResponseError::error_response(&Problem::new(
-            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-        ));
-        res.headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static(methods));
-        res
-    })
+/// One path of the route table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resource {
+    /// The path, with `{name}` parameters.
+    pub path: &'static str,
+    /// Its methods, as in `Allow`.
+    pub methods: &'static [&'static str],
+    /// Whether the OpenAPI document describes it.
+    pub documented: bool,
 }
 
-/// Every route of the service.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/healthz")
-            .route(web::get().to(health::healthz))
-            .default_service(allow("GET")),
-    )
-    .service(
-        web::resource("/readyz")
-            .route(web::get().to(health::readyz))
-            .default_service(allow("GET")),
-    )
-    .service(
-        web::resource("/openapi.json")
-            .route(web::get().to(openapi::serve))
-            .default_service(allow("GET")),
-    )
-    .service(
-        web::resource("/me")
-            .route(web::get().to(me::me))
-            .default_service(allow("GET")),
-    )
-    .service(
-        web::resource("/workspaces")
-            .route(web::get().to(workspaces::list))
-            .route(web::post().to(workspaces::create))
-            .default_service(allow("GET, POST")),
-    )
-    .service(
-        web::resource("/workspaces/{id}")
-            .route(web::get().to(workspaces::get))
-            .route(web::patch().to(workspaces::rename))
-            .route(web::delete().to(workspaces::delete))
-            .default_service(allow("GET, PATCH, DELETE")),
-    )
-    .service(
-        web::resource("/workspaces/{id}/members")
-            .route(web::get().to(members::list))
-            .route(web::post().to(members::add))
-            .default_service(allow("GET, POST")),
-    )
-    .service(
-        web::resource("/workspaces/{id}/members/{user_id}")
-            .route(web::patch().to(members::change_role))
-            .route(web::delete().to(members::remove))
-            .default_service(allow("PATCH, DELETE")),
-    );
+/// 405 with `Allow: <methods>`, for a known path and a method it does not serve.
+fn method_not_allowed(methods: &[&str]) -> actix_web::Route {
+    let allow = header::HeaderValue::from_str(&methods.join(", "))
+        .expect("method names are valid header text");
+    web::to(move || {
+        let allow = allow.clone();
+        async move {
+            let mut res =
+                Problem::new(actix_web::http::StatusCode::METHOD_NOT_ALLOWED).error_response();
+            res.headers_mut().insert(header::ALLOW, allow);
+            res
+        }
+    })
 }
 
 /// Unknown routes.
 pub async fn not_found() -> HttpResponse {
-    actix_web::ResponseError::error_response(&Problem::not_found("No such route."))
+    Problem::not_found("No such route.").error_response()
+}
+
+/// The route table: `"path" { method => module::handler, ... }`, documented routes first
+/// (their handlers carry `#[utoipa::path]`), then the undocumented ones.
+macro_rules! routes {
+    (
+        documented {
+            $( $path:literal { $( $method:ident => $module:ident :: $handler:ident ),+ $(,)? } )*
+        }
+        undocumented {
+            $( $upath:literal { $( $umethod:ident => $uhandler:ident ),+ $(,)? } )*
+        }
+    ) => {
+        /// Every path the service answers, with its methods.
+        pub const ROUTES: &[Resource] = &[
+            $( Resource {
+                path: $path,
+                methods: &[ $( routes!(@name $method) ),+ ],
+                documented: true,
+            }, )*
+            $( Resource {
+                path: $upath,
+                methods: &[ $( routes!(@name $umethod) ),+ ],
+                documented: false,
+            }, )*
+        ];
+
+        /// Every route of the service.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        $( .route(web::method(routes!(@method $method)).to($module::$handler)) )+
+                        .default_service(method_not_allowed(&[ $( routes!(@name $method) ),+ ])),
+                );
+            )*
+            $(
+                cfg.service(
+                    web::resource($upath)
+                        $( .route(web::method(routes!(@method $umethod)).to($uhandler)) )+
+                        .default_service(method_not_allowed(&[ $( routes!(@name $umethod) ),+ ])),
+                );
+            )*
+        }
+
+        /// The operations of every documented route.
+        #[derive(OpenApi)]
+        #[openapi(paths( $( $( $module::$handler ),+ ),* ))]
+        struct Operations;
+    };
+    (@name get) => { "GET" };
+    (@name post) => { "POST" };
+    (@name put) => { "PUT" };
+    (@name patch) => { "PATCH" };
+    (@name delete) => { "DELETE" };
+    (@method get) => { Method::GET };
+    (@method post) => { Method::POST };
+    (@method put) => { Method::PUT };
+    (@method patch) => { Method::PATCH };
+    (@method delete) => { Method::DELETE };
+}
+
+routes! {
+    documented {
+        "/healthz" { get => health::healthz }
+        "/readyz" { get => health::readyz }
+        "/me" { get => me::me }
+        "/workspaces" { get => workspaces::list, post => workspaces::create }
+        "/workspaces/{id}" {
+            get => workspaces::get,
+            patch => workspaces::rename,
+            delete => workspaces::delete,
+        }
+        "/workspaces/{id}/members" { get => members::list, post => members::add }
+        "/workspaces/{id}/members/{user_id}" {
+            patch => members::change_role,
+            delete => members::remove,
+        }
+    }
+    undocumented {
+        "/openapi.json" { get => openapi_json }
+    }
+}
+
+/// The OpenAPI document: [`openapi::ApiDoc`] with the operations of every documented route.
+pub fn document() -> utoipa::openapi::OpenApi {
+    openapi::ApiDoc::openapi().merge_from(Operations::openapi())
+}
+
+static DOCUMENT: LazyLock<String> =
+    LazyLock::new(|| document().to_json().unwrap_or_else(|_| "{}".to_owned()));
+
+/// `GET /openapi.json`: the document.
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.as_str())
 }

@@ -9,10 +9,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use web_common::Problem;
 
-use crate::AppState;
-use crate::auth::{AuthUser, TokenSubject, gone};
+use crate::auth::{AuthUser, CallerQuery, TokenSubject};
 use crate::error::ApiError;
-use crate::roles::{Role, lock_workspace, require, role_of};
+use crate::openapi::{Forbidden, JsonBodyErrors, Unauthorized, WorkspaceNotFound};
+use crate::roles::{Action, Role, decide, lock_workspace, role_of};
+use crate::state::AppState;
 
 /// The longest page `GET /workspaces` returns, and its default.
 pub const MAX_LIMIT: i64 = 100;
@@ -135,6 +136,17 @@ async fn fetch_for(
         .await
 }
 
+/// The page of `GET /workspaces`: `$2`/`$3` the cursor's position (NULL for the first page),
+/// `$4` the page size plus one (to tell whether there is a next page).
+static PAGE: CallerQuery<Workspace> = CallerQuery::new(
+    "SELECT w.id, w.name, m.role, w.created_by, w.created_at, w.updated_at \
+     FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
+     WHERE m.user_id = $1 \
+       AND ($2::timestamptz IS NULL OR (w.created_at, w.id) > ($2, $3)) \
+     ORDER BY w.created_at, w.id LIMIT $4",
+    "created_at, id",
+);
+
 /// The caller's workspaces, oldest first, with the caller's role.
 #[utoipa::path(
     get, path = "/workspaces", tag = "workspaces", params(ListQuery),
@@ -142,7 +154,7 @@ async fn fetch_for(
     responses(
         (status = 200, body = WorkspacePage),
         (status = 400, description = "bad limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -150,68 +162,22 @@ pub async fn list(
     caller: TokenSubject,
     query: Result<web::Query<ListQuery>, actix_web::Error>,
     state: web::Data<AppState>,
-) -> Result<web::Json<WorkspacePage>, actix_web::Error> {
-    let (limit, after) = match query.and_then(|q| list_params(&q)) {
+) -> Result<web::Json<WorkspacePage>, ApiError> {
+    let params = query
+        .map_err(|e| ApiError::from_extractor(&e))
+        .and_then(|q| list_params(&q));
+    let (limit, after) = match params {
         Ok(params) => params,
-        Err(e) => {
-            // As on every route, a token whose user is gone is a 401 before any 400.
-            caller.user(&state).await?;
-            return Err(e);
-        }
+        Err(e) => return Err(caller.reject(&state, e).await),
     };
-    // One round trip: the user row (none: the user is gone) joined to the page (all NULLs when
-    // the user has no workspaces), instead of a user lookup and then the page.
-    type Row = (
-        Option<Uuid>,
-        Option<String>,
-        Option<Role>,
-        Option<Uuid>,
-        Option<OffsetDateTime>,
-        Option<OffsetDateTime>,
-    );
-    let rows: Vec<Row> = state
-        .reads
-        .run(async |c| {
-            sqlx::query_as(
-                "SELECT p.id, p.name, p.role, p.created_by, p.created_at, p.updated_at \
-                 FROM users u LEFT JOIN LATERAL ( \
-                     SELECT w.id, w.name, m.role, w.created_by, w.created_at, w.updated_at \
-                     FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
-                     WHERE m.user_id = u.id \
-                       AND ($2::timestamptz IS NULL OR (w.created_at, w.id) > ($2, $3)) \
-                     ORDER BY w.created_at, w.id LIMIT $4 \
-                 ) p ON true \
-                 WHERE u.id = $1 \
-                 ORDER BY p.created_at, p.id",
-            )
-            .bind(caller.0)
-            .bind(after.map(|(at, _)| at))
-            .bind(after.map(|(_, id)| id))
-            .bind(limit + 1)
-            .fetch_all(c)
-            .await
+    // One round trip: the page, and whether the caller is still a user.
+    let mut items = caller
+        .rows(&state, &PAGE, |q| {
+            q.bind(after.map(|(at, _)| at))
+                .bind(after.map(|(_, id)| id))
+                .bind(limit + 1)
         })
-        .await
-        .map_err(ApiError::from)?;
-    if rows.is_empty() {
-        return Err(gone().into());
-    }
-    let mut items: Vec<Workspace> = rows
-        .into_iter()
-        .filter_map(|row| match row {
-            (Some(id), Some(name), Some(role), created_by, Some(created_at), Some(updated_at)) => {
-                Some(Workspace {
-                    id,
-                    name,
-                    role,
-                    created_by,
-                    created_at,
-                    updated_at,
-                })
-            }
-            _ => None,
-        })
-        .collect();
+        .await?;
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
     let next_cursor = if more {
@@ -223,9 +189,7 @@ pub async fn list(
 }
 
 /// `limit` (checked, defaulted) and the decoded `cursor` of `GET /workspaces`.
-fn list_params(
-    query: &ListQuery,
-) -> Result<(i64, Option<(OffsetDateTime, Uuid)>), actix_web::Error> {
+fn list_params(query: &ListQuery) -> Result<(i64, Option<(OffsetDateTime, Uuid)>), ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Problem::bad_request("`limit` must be between 1 and 100.")
@@ -242,11 +206,9 @@ fn list_params(
     operation_id = "create_workspace",
     responses(
         (status = 201, body = Workspace, headers(("Location" = String))),
+        JsonBodyErrors,
         (status = 422, description = "bad name", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "the body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "the body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -293,8 +255,8 @@ pub async fn create(
     operation_id = "get_workspace",
     responses(
         (status = 200, body = Workspace),
-        (status = 404, description = "no such workspace, or not a member", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        WorkspaceNotFound,
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -303,8 +265,9 @@ pub async fn get(
     path: web::Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Workspace>, ApiError> {
-    fetch_for(&state, *path, user.id)
-        .await?
+    let workspace = fetch_for(&state, *path, user.id).await?;
+    decide(workspace.as_ref().map(|w| w.role), Action::View)?;
+    workspace
         .map(web::Json)
         .ok_or_else(ApiError::workspace_not_found)
 }
@@ -316,13 +279,10 @@ pub async fn get(
     request_body = WorkspaceName,
     responses(
         (status = 200, body = Workspace),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "the body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "the body is larger than 16 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        WorkspaceNotFound,
+        JsonBodyErrors,
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -334,7 +294,7 @@ pub async fn rename(
 ) -> Result<web::Json<Workspace>, ApiError> {
     let id = *path;
     let mut tx = lock_workspace(&state.pool, id).await?;
-    require(role_of(&mut *tx, id, user.id).await?, Role::Admin)?;
+    decide(role_of(&mut *tx, id, user.id).await?, Action::Rename)?;
     let name = valid_name(&body.name)?;
     sqlx::query("UPDATE workspaces SET name = $2, updated_at = now() WHERE id = $1")
         .bind(id)
@@ -356,9 +316,9 @@ pub async fn rename(
     operation_id = "delete_workspace",
     responses(
         (status = 204, description = "deleted"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        Forbidden,
+        WorkspaceNotFound,
+        Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -369,7 +329,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = *path;
     let mut tx = lock_workspace(&state.pool, id).await?;
-    require(role_of(&mut *tx, id, user.id).await?, Role::Owner)?;
+    decide(role_of(&mut *tx, id, user.id).await?, Action::Delete)?;
     sqlx::query("DELETE FROM workspaces WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)

@@ -1,13 +1,14 @@
-//! The AuthUser extractor end to end: only a valid gateway token for an existing user passes,
+//! The auth extractors end to end: only a valid gateway token for an existing user passes,
 //! and every refusal looks the same.
 
 use std::time::Duration;
 
-use auth_contract::{Claims, Secret, Signer, unix_now};
+use auth_contract::{Claims, DEFAULT_TTL, Secret, Signer, unix_now};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use test_support::mint_token;
 
-use crate::helpers::{PREVIOUS_SECRET, TestApp, without_request_fields};
+use crate::helpers::{PREVIOUS_SECRET, SECRET, TestApp, without_request_fields};
 
 async fn me_with(app: &TestApp, authorization: Option<&str>) -> crate::helpers::TestResponse {
     let mut req = app.client.get(format!("{}/me", app.base));
@@ -58,10 +59,10 @@ async fn every_bad_credential_gets_the_same_401_problem() {
     let reference = without_request_fields(&me_with(&app, None).await.body);
     assert_eq!(reference["status"], 401);
 
-    let other = Signer::new(&Secret::new("another-secret-that-is-long-enough-0123456789").unwrap());
+    // Tokens with a claim deliberately wrong, signed with the app's secret.
+    let signer = Signer::new(&Secret::new(SECRET).unwrap());
     let now = unix_now();
-    let expired = app
-        .signer
+    let expired = signer
         .sign(&Claims::issued_at(
             user.id,
             &user.email,
@@ -69,8 +70,7 @@ async fn every_bad_credential_gets_the_same_401_problem() {
             Duration::from_secs(60),
         ))
         .unwrap();
-    let future = app
-        .signer
+    let future = signer
         .sign(&Claims::issued_at(
             user.id,
             &user.email,
@@ -97,18 +97,26 @@ async fn every_bad_credential_gets_the_same_401_problem() {
         Some("Bearer not-a-jwt".to_owned()),
         Some(format!(
             "Bearer {}",
-            other.sign(&Claims::new(user.id, &user.email)).unwrap()
+            mint_token(
+                "another-secret-that-is-long-enough-0123456789",
+                user.id,
+                &user.email,
+                DEFAULT_TTL
+            )
         )),
         Some(format!("Bearer {expired}")),
         Some(format!("Bearer {future}")),
-        Some(format!("Bearer {}", app.signer.sign(&wrong_aud).unwrap())),
-        Some(format!("Bearer {}", app.signer.sign(&wrong_iss).unwrap())),
+        Some(format!("Bearer {}", signer.sign(&wrong_aud).unwrap())),
+        Some(format!("Bearer {}", signer.sign(&wrong_iss).unwrap())),
         Some(format!("Bearer {head}.{tampered_payload}.{sig}")),
         Some(format!(
             "Bearer {}",
-            app.signer
-                .sign(&Claims::new(uuid::Uuid::now_v7(), "ghost@example.com"))
-                .unwrap()
+            mint_token(
+                SECRET,
+                uuid::Uuid::now_v7(),
+                "ghost@example.com",
+                DEFAULT_TTL
+            )
         )),
     ];
     for case in cases {
@@ -132,18 +140,48 @@ async fn a_valid_token_for_a_deleted_user_is_refused() {
 }
 
 #[tokio::test]
-async fn tokens_from_the_previous_secret_pass_only_while_it_is_configured() {
-    let old = Signer::new(&Secret::new(PREVIOUS_SECRET).unwrap());
+async fn on_the_workspace_list_a_token_whose_user_is_gone_is_a_401_before_any_400() {
+    let app = TestApp::spawn().await;
+    let reference = without_request_fields(&me_with(&app, None).await.body);
+    let user = app.user("ada@example.com").await;
+    app.workspace(&user, "Engines").await;
+    let bad_params = ["limit=0", "limit=101", "limit=many", "cursor=garbage!"];
+    for query in bad_params {
+        let res = app.get(&format!("/workspaces?{query}"), &user).await;
+        res.problem(400);
+    }
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user.id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    for query in ["", "limit=2"].into_iter().chain(bad_params) {
+        let res = app.get(&format!("/workspaces?{query}"), &user).await;
+        assert_uniform_401(&res, &reference);
+    }
+}
 
+#[tokio::test]
+async fn a_user_without_workspaces_gets_an_empty_page_not_a_401() {
+    let app = TestApp::spawn().await;
+    let user = app.user("ada@example.com").await;
+    let res = app.get("/workspaces", &user).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["items"], serde_json::json!([]));
+    assert!(res.body["next_cursor"].is_null());
+}
+
+#[tokio::test]
+async fn tokens_from_the_previous_secret_pass_only_while_it_is_configured() {
     let rotating = TestApp::spawn_with_previous(&[PREVIOUS_SECRET]).await;
     let user = rotating.user("ada@example.com").await;
-    let token = old.sign(&Claims::new(user.id, &user.email)).unwrap();
+    let token = mint_token(PREVIOUS_SECRET, user.id, &user.email, DEFAULT_TTL);
     let res = me_with(&rotating, Some(&format!("Bearer {token}"))).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
 
     let rotated = TestApp::spawn().await;
     let user = rotated.user("ada@example.com").await;
-    let token = old.sign(&Claims::new(user.id, &user.email)).unwrap();
+    let token = mint_token(PREVIOUS_SECRET, user.id, &user.email, DEFAULT_TTL);
     let res = me_with(&rotated, Some(&format!("Bearer {token}"))).await;
     res.problem(401);
 }

@@ -1,4 +1,4 @@
-//! HTTP-level fuzzing of the backend (issue 5, "Fuzzing"): random JSON values, JSON-shaped
+//! HTTP-level fuzzing of the backend: random JSON values, JSON-shaped
 //! objects, raw bytes and content types as the body of every POST and PATCH, and random
 //! `limit`/`cursor` query strings. Whatever arrives, the answer is never a 5xx, every 4xx is an
 //! `application/problem+json` body with its status, and every 2xx is JSON.

@@ -1,14 +1,11 @@
 //! A running backend-api on port 0 against a fresh database, and request helpers.
 
-use std::net::SocketAddr;
-
-use auth_contract::{Claims, Secret, Signer};
+use auth_contract::{DEFAULT_TTL, Secret};
 use backend_api::{Application, Settings};
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::Value;
-use test_support::TestDatabase;
+use test_support::{TestDatabase, mint_token};
 use uuid::Uuid;
-use web_common::env::AppEnv;
 
 pub const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
 pub const PREVIOUS_SECRET: &str = "previous-secret-0123456789-0123456789-xyz";
@@ -16,7 +13,6 @@ pub const PREVIOUS_SECRET: &str = "previous-secret-0123456789-0123456789-xyz";
 pub struct TestApp {
     pub base: String,
     pub db: TestDatabase,
-    pub signer: Signer,
     pub client: reqwest::Client,
 }
 
@@ -63,16 +59,16 @@ impl TestApp {
     /// With `API_SECRET_PREVIOUS` set to `previous`.
     pub async fn spawn_with_previous(previous: &[&str]) -> Self {
         let db = TestDatabase::new().await;
-        let secret = Secret::new(SECRET).unwrap();
-        let settings = Settings {
-            database: db.options.clone(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            api_secret: secret.clone(),
-            api_secret_previous: previous.iter().map(|s| Secret::new(s).unwrap()).collect(),
-            app_env: AppEnv::Development,
-            db_max_connections: 20,
-            http_workers: std::num::NonZeroUsize::new(2).unwrap(),
-        };
+        let mut settings = Settings::from_source(&[
+            ("DATABASE_URL", db.url.as_str()),
+            ("API_SECRET", SECRET),
+            ("BACKEND_API_ADDR", "127.0.0.1:0"),
+            ("HTTP_WORKERS", "2"),
+            ("DATABASE_MAX_CONNECTIONS", "20"),
+        ])
+        .expect("test settings");
+        settings.database.options = db.options.clone();
+        settings.api_secret_previous = previous.iter().map(|s| Secret::new(s).unwrap()).collect();
         let app = Application::build(settings)
             .await
             .expect("backend-api starts");
@@ -81,7 +77,6 @@ impl TestApp {
         Self {
             base,
             db,
-            signer: Signer::new(&secret),
             client: reqwest::Client::new(),
         }
     }
@@ -97,7 +92,7 @@ impl TestApp {
             .execute(&self.db.pool)
             .await
             .unwrap();
-        let token = self.signer.sign(&Claims::new(id, email)).unwrap();
+        let token = mint_token(SECRET, id, email, DEFAULT_TTL);
         TestUser {
             id,
             email: email.to_owned(),

@@ -9,5 +9,6 @@ mod health;
 mod helpers;
 mod members;
 mod roles;
+mod routes;
 mod security;
 mod workspaces;

@@ -1,4 +1,4 @@
-//! Issue 5, "Backend": adversarial tests, one named test per attack.
+//! Adversarial tests of the backend, one named test per attack.
 //!
 //! * Tokens: hand-built (base64url + HMAC here, not the code under test) so that every field a
 //!   forger controls can be set; each one must get the uniform 401 on every protected route.
@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use auth_contract::{Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, unix_now};
+use auth_contract::{Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, Secret, Signer, unix_now};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -358,7 +358,9 @@ async fn token_minted_for_another_audience_is_401() {
     let (ada, w) = victim(&app).await;
     let mut claims = Claims::new(ada.id, &ada.email);
     claims.aud = "some-other-api".into();
-    let token = app.signer.sign(&claims).unwrap();
+    let token = Signer::new(&Secret::new(SECRET).unwrap())
+        .sign(&claims)
+        .unwrap();
     assert_token_refused(&app, w, &token, "aud some-other-api").await;
 }
 

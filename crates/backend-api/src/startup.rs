@@ -1,0 +1,102 @@
+//! Building the server: the database (migrated), the shared state, the listener, the routes.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use auth_contract::Verifier;
+use web_common::db::MIGRATOR;
+use web_common::{Problem, problem, request_id};
+
+use crate::config::Settings;
+use crate::routes;
+use crate::state::AppState;
+
+/// The largest JSON body accepted.
+pub const JSON_LIMIT: usize = 16 * 1024;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be reached.
+    #[error("cannot connect to the database: {0}")]
+    Database(#[source] sqlx::Error),
+    /// The migrations failed.
+    #[error("database migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on the configured address: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Connects to the database, applies the migrations (under sqlx's advisory lock, so
+    /// several instances may start at once), and binds the listen address (port 0: any free
+    /// port, see [`Application::port`]). Serves `settings.server.workers` request workers.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let pool = settings.database.pool();
+        // Fail here, named as a connection problem, rather than inside the migrations.
+        drop(pool.acquire().await.map_err(StartupError::Database)?);
+        MIGRATOR.run(&pool).await?;
+        let state = web::Data::new(AppState {
+            pool,
+            reads: settings.database.lane(),
+            verifier: Verifier::new(&settings.api_secret, &settings.api_secret_previous),
+        });
+        let listener = TcpListener::bind(settings.server.addr)?;
+        let addr = listener.local_addr()?;
+        tracing::info!(
+            %addr,
+            env = %settings.app_env,
+            workers = settings.server.workers.get(),
+            "backend-api listening"
+        );
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(problem::json_config(JSON_LIMIT))
+                .app_data(problem::query_config())
+                .app_data(web::PathConfig::default().error_handler(|_, _| {
+                    // A malformed id names nothing that exists: the same 404 as an unknown one.
+                    Problem::not_found("No such resource.").into()
+                }))
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+                .wrap(from_fn(problem::normalize))
+                .wrap(from_fn(request_id::middleware))
+        })
+        .workers(settings.server.workers.get())
+        .on_connect(web_common::tcp::no_delay)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port: addr.port(),
+            server,
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is asked to stop (SIGINT/SIGTERM: graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,17 @@
+//! What every handler shares.
+
+use auth_contract::Verifier;
+use sqlx::PgPool;
+use web_common::db::Lane;
+
+/// The shared state, in `web::Data` on every worker.
+#[derive(Debug)]
+pub struct AppState {
+    /// The Postgres pool: writes, transactions, readiness.
+    pub pool: PgPool,
+    /// Connections for the single-statement reads every request makes (no health pings on
+    /// the hot path; see [`web_common::db`]).
+    pub reads: Lane,
+    /// Verifies gateway tokens.
+    pub verifier: Verifier,
+}
