@@ -1,7 +1,11 @@
 //! The crate's error type: what went wrong, tagged by where (the client, the upstream, or
 //! inside the gateway), mapped to a problem+json answer. Causes are logged, never sent.
+//!
+//! It names only foreign types, so every wing can return it without this module knowing the
+//! wings: a wing's own error converts into it where that error is defined.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use web_common::Problem;
 
@@ -11,39 +15,42 @@ pub enum Error {
     /// The request was wrong (4xx): answered as the problem says.
     #[error("{0}")]
     Client(Problem),
-    /// The upstream refused the connection, reset it, or sent garbage: 502.
-    #[error("the upstream could not be reached")]
-    UpstreamUnreachable(#[source] awc::error::SendRequestError),
-    /// The upstream took longer than `PROXY_TIMEOUT_SECS`: 504.
-    #[error("the upstream did not answer in time")]
-    UpstreamTimeout,
-    /// Postgres failed: 500.
-    #[error("database error")]
-    Database(#[from] sqlx::Error),
-    /// argon2 or its blocking task failed: 500.
-    #[error("password hashing failed")]
-    Password(#[from] crate::password::PasswordError),
-    /// The session could not be written: 500.
-    #[error("the session could not be updated")]
-    Session(#[from] actix_session::SessionInsertError),
-    /// A token could not be minted: 500.
-    #[error("a token could not be minted")]
-    Token(#[from] auth_contract::SignError),
-    /// Too many sign-in attempts (per account or per IP): 429 with `Retry-After`.
+    /// Too many attempts (per account or per client): 429 with `Retry-After` in seconds.
     #[error("too many sign-in attempts")]
-    Throttled(crate::throttle::Throttled),
+    Throttled {
+        /// Whole seconds until the next attempt may succeed (at least 1).
+        retry_after_secs: u64,
+    },
     /// The request body is larger than `PROXY_MAX_BODY_BYTES`: 413.
     #[error("the request body is too large")]
     BodyTooLarge {
         /// The limit, in bytes.
         limit: u64,
     },
-}
-
-impl From<crate::throttle::Throttled> for Error {
-    fn from(t: crate::throttle::Throttled) -> Self {
-        Self::Throttled(t)
-    }
+    /// The upstream refused the connection, reset it, or sent garbage: 502.
+    #[error("the upstream could not be reached")]
+    UpstreamUnreachable(#[source] awc::error::SendRequestError),
+    /// The upstream took longer than `PROXY_TIMEOUT_SECS`: 504.
+    #[error("the upstream did not answer in time")]
+    UpstreamTimeout,
+    /// Postgres failed: 503 when it cannot be reached, 500 otherwise.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// The session could not be written: 500.
+    #[error("the session could not be updated")]
+    Session(#[from] actix_session::SessionInsertError),
+    /// A token could not be minted: 500.
+    #[error("a token could not be minted")]
+    Token(#[from] auth_contract::SignError),
+    /// Anything else inside the gateway (argon2, a thread that could not start): 500.
+    #[error("{what} failed")]
+    Internal {
+        /// What failed, for the log.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl From<Problem> for Error {
@@ -56,16 +63,16 @@ impl Error {
     fn problem(&self) -> Problem {
         match self {
             Self::Client(problem) => problem.clone(),
+            Self::Throttled { .. } => Problem::new(StatusCode::TOO_MANY_REQUESTS)
+                .detail("Too many sign-in attempts; try again after the time in Retry-After."),
+            Self::BodyTooLarge { limit } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE)
+                .detail(format!("The body is larger than {limit} bytes.")),
             Self::UpstreamUnreachable(_) => Problem::new(StatusCode::BAD_GATEWAY)
                 .detail("The upstream service could not be reached."),
             Self::UpstreamTimeout => Problem::new(StatusCode::GATEWAY_TIMEOUT)
                 .detail("The upstream service did not answer in time."),
-            Self::Throttled(_) => Problem::new(StatusCode::TOO_MANY_REQUESTS)
-                .detail("Too many sign-in attempts; try again after the time in Retry-After."),
-            Self::BodyTooLarge { limit } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE)
-                .detail(format!("The body is larger than {limit} bytes.")),
             Self::Database(e) if web_common::db::is_unavailable(e) => database_unavailable(),
-            Self::Database(_) | Self::Password(_) | Self::Session(_) | Self::Token(_) => {
+            Self::Database(_) | Self::Session(_) | Self::Token(_) | Self::Internal { .. } => {
                 Problem::internal()
             }
         }
@@ -77,53 +84,30 @@ pub fn database_unavailable() -> Problem {
     Problem::unavailable("The session store is unavailable; try again shortly.")
 }
 
-/// Middleware around the session middleware: a session that cannot be loaded or saved (the
-/// database is down) fails closed, as a 503 problem carrying the request id, instead of an
-/// opaque 500. (It stays an `Err`: the request cannot be cloned before routing, so there is no
-/// request to build a response on.)
-pub async fn session_failures(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    use actix_web::HttpMessage;
-    let request_id = req
-        .extensions()
-        .get::<web_common::RequestId>()
-        .map(|id| id.as_str().to_owned());
-    let path = req.path().to_owned();
-    next.call(req).await.map_err(|e| {
-        tracing::error!(error = %e, "the session could not be loaded or saved");
-        let mut problem = database_unavailable();
-        problem.request_id = request_id;
-        problem.instance = Some(path);
-        problem.into()
-    })
-}
-
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         self.problem().status_code()
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::Throttled(t) = self {
-            let mut res = self.problem().error_response();
-            res.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from(t.retry_after_secs()),
-            );
-            return res;
-        }
-        if !matches!(self, Self::Client(_) | Self::BodyTooLarge { .. }) {
-            let mut chain = String::new();
-            let mut source = std::error::Error::source(self);
-            while let Some(cause) = source {
-                chain.push_str(": ");
-                chain.push_str(&cause.to_string());
-                source = cause.source();
+        let mut res = self.problem().error_response();
+        match self {
+            Self::Throttled { retry_after_secs } => {
+                res.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            tracing::error!(error = %self, cause = %chain, "request failed");
+            Self::Client(_) | Self::BodyTooLarge { .. } => {}
+            _ => {
+                let mut chain = String::new();
+                let mut source = std::error::Error::source(self);
+                while let Some(cause) = source {
+                    chain.push_str(": ");
+                    chain.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                tracing::error!(error = %self, cause = %chain, "request failed");
+            }
         }
-        self.problem().error_response()
+        res
     }
 }

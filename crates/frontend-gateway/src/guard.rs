@@ -1,6 +1,6 @@
 //! The checks every request passes before routing:
 //!
-//! 1. a path that cannot be misread (see [`crate::rewrite::check_path`]): 400;
+//! 1. a path that cannot be misread (see [`crate::proxy::rewrite::check_path`]): 400;
 //! 2. request headers of at most [`MAX_HEADER_BYTES`] in all: 431 (actix-web itself closes
 //!    the connection past 128 KiB or 96 headers, with a bare 431);
 //! 3. for unsafe methods (anything but GET, HEAD, OPTIONS), cross-site request forgery:
@@ -23,9 +23,9 @@ use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 use web_common::Problem;
 
-use crate::config::PublicOrigin;
-use crate::rewrite::{check_path, is_auth_path};
-use crate::state::AppState;
+use crate::origin::PublicOrigin;
+use crate::proxy::rewrite::{check_path, is_auth_path};
+use crate::session::Sessions;
 
 /// The most request header bytes (names, values and 4 bytes of framing each) accepted.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
@@ -97,13 +97,16 @@ fn refusal(req: &ServiceRequest) -> Option<Problem> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return None;
     }
-    let state = req.app_data::<web::Data<AppState>>()?;
-    match site(req.headers(), &state.origin) {
+    let origin = req.app_data::<web::Data<PublicOrigin>>()?;
+    match site(req.headers(), origin) {
         Site::CrossSite => Some(Problem::forbidden(
             "Cross-site requests that change state are refused.",
         )),
         Site::Unknown
-            if !is_auth_path(req.path()) && req.cookie(state.session_cookie).is_some() =>
+            if !is_auth_path(req.path())
+                && req
+                    .app_data::<web::Data<Sessions>>()
+                    .is_some_and(|sessions| req.cookie(sessions.cookie_name()).is_some()) =>
         {
             Some(Problem::forbidden(
                 "A request that changes state with the session cookie must come from this origin \

@@ -1,14 +1,16 @@
 //! Liveness and readiness of the gateway, without a session.
 
 use actix_web::{HttpResponse, web};
+use sqlx::PgPool;
 use web_common::Problem;
 
-use crate::state::AppState;
-
-/// `/healthz` and `/readyz`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+/// `/healthz`, and `/readyz` asking `pool` (users and sessions).
+pub fn configure(cfg: &mut web::ServiceConfig, pool: PgPool) {
+    cfg.route("/healthz", web::get().to(healthz)).service(
+        web::resource("/readyz")
+            .app_data(web::Data::new(pool))
+            .route(web::get().to(readyz)),
+    );
 }
 
 async fn healthz() -> HttpResponse {
@@ -16,7 +18,7 @@ async fn healthz() -> HttpResponse {
 }
 
 /// Ready when the database (users and sessions) answers within 2 s.
-async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
-    web_common::ready::database(&state.pool).await?;
+async fn readyz(pool: web::Data<PgPool>) -> Result<HttpResponse, Problem> {
+    web_common::ready::database(&pool).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
 }

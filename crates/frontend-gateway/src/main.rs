@@ -1,39 +1,43 @@
-//! Runs the gateway: settings from the environment, telemetry, then the server.
+//! Runs the gateway: settings (after `.env`), telemetry, then the server.
 //! `frontend-gateway healthcheck` probes a running instance's `/healthz` instead (for
 //! container health checks).
+
+use std::process::ExitCode;
 
 use frontend_gateway::{Application, Settings};
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let settings = match Settings::from_env() {
+async fn main() -> ExitCode {
+    let settings = match web_common::env::load("frontend-gateway", Settings::from_source) {
         Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("frontend-gateway: configuration error: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     if std::env::args().nth(1).is_some_and(|a| a == "healthcheck") {
-        return if web_common::probe::http_ok(settings.addr, "/healthz") {
-            std::process::ExitCode::SUCCESS
+        return if web_common::probe::http_ok(settings.server.addr, "/healthz") {
+            ExitCode::SUCCESS
         } else {
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         };
     }
-    web_common::telemetry::init(settings.app_env.is_production());
-    tracing::info!(addr = %settings.addr, backend = %settings.backend_api_url, "starting frontend-gateway");
+    web_common::telemetry::init(&settings.log);
+    tracing::info!(
+        addr = %settings.server.addr,
+        backend = %settings.proxy.backend_api_url,
+        env = %settings.app_env,
+        "starting frontend-gateway"
+    );
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "could not start");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
     match app.run_until_stopped().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server failed");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }

@@ -2,15 +2,21 @@
 //! step). It talks only to `/api/auth/*` and `/api/*` on this origin.
 //!
 //! App pages (`/workspaces`, `/workspaces/{id}`) need a session: a signed-out visitor is sent to
-//! `/signin?callbackUrl=<the page>` and comes back after signing in. Every page carries a
-//! Content-Security-Policy without inline script, `frame-ancestors 'none'`, `nosniff` and a
-//! strict referrer policy.
+//! `/signin?callbackUrl=<the page>` and comes back after signing in. A browser that navigates
+//! to a page that does not exist gets the app's own 404 page ([`not_found_page`]); API clients
+//! keep their problem+json. Every page carries a Content-Security-Policy without inline script,
+//! `frame-ancestors 'none'`, `nosniff` and a strict referrer policy.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
+use web_common::problem::Untouched;
 
+use crate::origin::PublicOrigin;
 use crate::session::UserSession;
-use crate::state::AppState;
 
 /// The policy of every page: our own scripts, styles and API only.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
@@ -21,6 +27,7 @@ const SIGNIN: &str = include_str!("../web/signin.html");
 const REGISTER: &str = include_str!("../web/register.html");
 const WORKSPACES: &str = include_str!("../web/workspaces.html");
 const WORKSPACE: &str = include_str!("../web/workspace.html");
+const NOT_FOUND: &str = include_str!("../web/not-found.html");
 const APP_CSS: &str = include_str!("../web/assets/app.css");
 const APP_JS: &str = include_str!("../web/assets/app.js");
 
@@ -41,31 +48,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-async fn root(state: web::Data<AppState>) -> HttpResponse {
-    redirect(&state.origin.url("/workspaces"))
+async fn root(origin: web::Data<PublicOrigin>) -> HttpResponse {
+    redirect(&origin.url("/workspaces"))
 }
 
 async fn workspaces(
     req: HttpRequest,
     session: UserSession,
-    state: web::Data<AppState>,
+    origin: web::Data<PublicOrigin>,
 ) -> HttpResponse {
-    signed_in_page(&req, &session, &state, WORKSPACES)
+    signed_in_page(&req, &session, &origin, WORKSPACES)
 }
 
 async fn workspace(
     req: HttpRequest,
     session: UserSession,
-    state: web::Data<AppState>,
+    origin: web::Data<PublicOrigin>,
 ) -> HttpResponse {
-    signed_in_page(&req, &session, &state, WORKSPACE)
+    signed_in_page(&req, &session, &origin, WORKSPACE)
 }
 
 /// The page for a signed-in visitor; a signed-out one goes to sign in and comes back here.
 fn signed_in_page(
     req: &HttpRequest,
     session: &UserSession,
-    state: &AppState,
+    origin: &PublicOrigin,
     html: &'static str,
 ) -> HttpResponse {
     if session.user().is_some() {
@@ -75,15 +82,15 @@ fn signed_in_page(
         "" => req.path().to_owned(),
         q => format!("{}?{q}", req.path()),
     };
-    redirect(
-        &state
-            .origin
-            .url(&format!("/signin?callbackUrl={}", encode_component(&back))),
-    )
+    redirect(&origin.url(&format!("/signin?callbackUrl={}", encode_component(&back))))
 }
 
 fn page(html: &'static str) -> HttpResponse {
-    let mut res = HttpResponse::Ok()
+    page_with_status(StatusCode::OK, html)
+}
+
+fn page_with_status(status: StatusCode, html: &'static str) -> HttpResponse {
+    let mut res = HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(html);
@@ -99,6 +106,54 @@ fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {
         .body(body);
     security_headers(res.headers_mut());
     res
+}
+
+/// Middleware: a 404 the gateway itself answers (no route, no rewrite rule) to a browser's
+/// navigation becomes the app's own "page not found" page. A navigation is a GET or HEAD
+/// outside `/api/` whose `Accept` names `text/html` explicitly, as browsers send; `*/*` alone
+/// does not count, so API clients keep their problem+json, and an upstream's own 404 passes
+/// through untouched.
+pub async fn not_found_page(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let navigation = is_navigation(req.method(), req.path(), req.headers());
+    let res = next.call(req).await?;
+    if !navigation
+        || res.status() != StatusCode::NOT_FOUND
+        || res.response().extensions().contains::<Untouched>()
+    {
+        return Ok(res.map_into_left_body());
+    }
+    let (req, _) = res.into_parts();
+    let page = page_with_status(StatusCode::NOT_FOUND, NOT_FOUND);
+    Ok(ServiceResponse::new(req, page).map_into_right_body())
+}
+
+/// `true` for a browser navigating to a page: see [`not_found_page`].
+fn is_navigation(method: &Method, path: &str, headers: &HeaderMap) -> bool {
+    (method == Method::GET || method == Method::HEAD)
+        && path != "/api"
+        && !path.starts_with("/api/")
+        && headers
+            .get_all(header::ACCEPT)
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(names_html)
+}
+
+/// `true` for a media range of `text/html` that is not refused (`q=0`).
+fn names_html(range: &str) -> bool {
+    let mut parts = range.split(';').map(str::trim);
+    let is_html = parts
+        .next()
+        .is_some_and(|media| media.eq_ignore_ascii_case("text/html"));
+    is_html
+        && !parts.any(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("q") && v.trim().parse::<f32>() == Ok(0.0)
+            })
+        })
 }
 
 /// 302 to `location`, with the page security headers.
@@ -168,8 +223,36 @@ mod tests {
     }
 
     #[test]
+    fn only_explicit_html_navigations_outside_the_api_count() {
+        let accept = |value: &'static str| {
+            let mut map = HeaderMap::new();
+            map.insert(header::ACCEPT, HeaderValue::from_static(value));
+            map
+        };
+        let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        assert!(is_navigation(&Method::GET, "/nope", &accept(browser)));
+        assert!(is_navigation(&Method::HEAD, "/a/b", &accept("TEXT/HTML")));
+        assert!(is_navigation(&Method::GET, "/apis", &accept("text/html")));
+        for (method, path, value) in [
+            (Method::GET, "/nope", "*/*"),
+            (Method::GET, "/nope", "application/json"),
+            (Method::GET, "/nope", "text/html;q=0, */*"),
+            (Method::GET, "/nope", "text/htmlx"),
+            (Method::POST, "/nope", browser),
+            (Method::GET, "/api/nope", browser),
+            (Method::GET, "/api", browser),
+        ] {
+            assert!(
+                !is_navigation(&method, path, &accept(value)),
+                "{method} {path} {value}"
+            );
+        }
+        assert!(!is_navigation(&Method::GET, "/nope", &HeaderMap::new()));
+    }
+
+    #[test]
     fn pages_load_only_same_origin_scripts_and_no_inline_code() {
-        for html in [SIGNIN, REGISTER, WORKSPACES, WORKSPACE] {
+        for html in [SIGNIN, REGISTER, WORKSPACES, WORKSPACE, NOT_FOUND] {
             assert!(html.contains(r#"<script type="module" src="/assets/app.js"></script>"#));
             assert_eq!(html.matches("<script").count(), 1, "no inline script");
             assert!(

@@ -1,28 +1,28 @@
-//! Building and running the server: the pool, the session store, the middleware stack and the
-//! routes. Binds its own listener so tests can use port 0.
+//! Building and running the server: the pool, the three wings' state, the middleware stack
+//! and the routes. Binds its own listener so tests can use port 0.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::cookie::Key;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use auth_contract::Signer;
-use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use web_common::db::MIGRATOR;
 
 use crate::config::Settings;
-use crate::csrf::Csrf;
-use crate::session::CookieSettings;
-use crate::session_store::{PgSessionStore, clean_up_periodically};
-use crate::state::AppState;
-use crate::throttle::SignInThrottle;
-use crate::{auth, error, guard, health, pages, proxy, session};
+use crate::identity::csrf::Csrf;
+use crate::identity::password;
+use crate::identity::providers::{Credentials, Provider, Providers};
+use crate::identity::{self, Identity};
+use crate::proxy::{self, Proxy};
+use crate::session::{self, Sessions};
+use crate::{guard, health, pages};
 
 /// How often expired sessions are deleted.
 const SESSION_CLEAN_UP_EVERY: Duration = Duration::from_secs(300);
+
+/// The largest JSON or form body the gateway reads itself (`/api/auth/*`).
+const OWN_BODY_LIMIT: usize = 16 * 1024;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -36,9 +36,6 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
-    /// A rewrite rule is malformed.
-    #[error("bad rewrite rule")]
-    Rules(#[from] crate::rewrite::RuleError),
     /// The dummy password hash could not be made.
     #[error("could not prepare the dummy password hash")]
     DummyHash,
@@ -47,14 +44,11 @@ pub enum StartupError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// The project's migrations (the backend applies the same ones; sqlx serialises the two).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
-
 /// A built, bound, not yet running gateway.
 pub struct Application {
     port: u16,
     server: Server,
-    pool: PgPool,
+    sessions: Sessions,
 }
 
 impl std::fmt::Debug for Application {
@@ -66,32 +60,28 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Connects (lazily) to Postgres, applies migrations, binds `settings.addr` and builds the
-    /// server.
+    /// Connects (lazily) to Postgres, applies migrations, binds `settings.server.addr` and
+    /// builds the server.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.db_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with(settings.database.clone());
+        let pool = settings.database.pool();
         MIGRATOR.run(&pool).await?;
         // Make the dummy hash now, so the first sign-in with an unknown email costs no more
         // than any other (no timing difference to learn from).
-        tokio::task::spawn_blocking(crate::password::dummy_hash)
+        tokio::task::spawn_blocking(password::dummy_hash)
             .await
             .map_err(|_| StartupError::DummyHash)?;
-        let listener = TcpListener::bind(settings.addr).map_err(|source| StartupError::Bind {
-            addr: settings.addr,
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                addr: settings.addr,
-                source,
-            })?
-            .port();
-        let server = server(listener, &settings, pool.clone())?;
-        Ok(Self { port, server, pool })
+        let addr = settings.server.addr;
+        let bind_error = |source| StartupError::Bind { addr, source };
+        let listener = TcpListener::bind(addr).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
+        let secure = settings.app_env.is_production();
+        let sessions = Sessions::new(pool.clone(), settings.session.clone(), secure);
+        let server = server(listener, settings, pool, sessions.clone()).map_err(bind_error)?;
+        Ok(Self {
+            port,
+            server,
+            sessions,
+        })
     }
 
     /// The port actually bound (useful with port 0).
@@ -103,70 +93,60 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tokio::select! {
             result = self.server => result,
-            () = clean_up_periodically(self.pool, SESSION_CLEAN_UP_EVERY) => Ok(()),
+            () = self.sessions.clean_up_periodically(SESSION_CLEAN_UP_EVERY) => Ok(()),
         }
     }
 }
 
 fn server(
     listener: TcpListener,
-    settings: &Settings,
-    pool: PgPool,
-) -> Result<Server, StartupError> {
-    let secure = settings.app_env.is_production();
-    let cookies = CookieSettings {
-        secure,
-        idle: settings.session_idle_timeout,
-    };
-    let state = web::Data::new(AppState {
-        pool: pool.clone(),
-        origin: settings.public_origin.clone(),
-        csrf: Csrf::new(settings.session_key.expose(), secure),
-        rules: settings.rules()?,
-        signer: Signer::new(&settings.api_secret),
-        session_idle: settings.session_idle_timeout,
-        session_absolute: settings.session_absolute_timeout,
-        session_cookie: cookies.cookie_name(),
-        session_cookie_key: Key::derive_from(settings.session_key.expose()),
-        trusted_proxies: settings.trusted_proxies.clone(),
-        throttle: Arc::new(SignInThrottle::new(settings.signin_limits)),
-        proxy_max_body_bytes: settings.proxy_max_body_bytes,
-        proxy_timeout: settings.proxy_timeout,
-        proxy_stream_idle_timeout: settings.proxy_stream_idle_timeout,
-        proxy_stream_session_check: settings.proxy_stream_session_check,
-    });
-    let store = PgSessionStore::new(pool, settings.session_absolute_timeout);
-    let session_key = settings.session_key.clone();
-    let connect_timeout = settings.proxy_connect_timeout;
+    settings: Settings,
+    pool: sqlx::PgPool,
+    sessions: Sessions,
+) -> std::io::Result<Server> {
+    let csrf = Csrf::new(settings.session.key.expose(), sessions.secure());
+    let identity = web::Data::new(Identity::new(
+        pool.clone(),
+        settings.public_origin.clone(),
+        csrf,
+        settings.sign_in,
+        sessions.clone(),
+        settings.trusted_proxies.clone(),
+    ));
+    let providers = web::Data::new(Providers::new(vec![Provider::Credentials(Credentials)]));
+    let connect_timeout = settings.proxy.connect_timeout;
+    let proxy = web::Data::new(Proxy::new(
+        settings.proxy,
+        settings.trusted_proxies,
+        sessions.clone(),
+    ));
+    let origin = web::Data::new(settings.public_origin);
+    let sessions = web::Data::new(sessions);
     let server = HttpServer::new(move || {
+        let (identity, providers, pool) = (identity.clone(), providers.clone(), pool.clone());
         App::new()
-            .app_data(state.clone())
+            .app_data(origin.clone())
+            .app_data(sessions.clone())
+            .app_data(proxy.clone())
             .app_data(web::Data::new(proxy::client(connect_timeout)))
-            .app_data(web_common::problem::json_config(16 * 1024))
-            .app_data(web::PayloadConfig::default().limit(16 * 1024))
-            .configure(auth::configure)
-            .configure(health::configure)
+            .app_data(web_common::problem::json_config(OWN_BODY_LIMIT))
+            .app_data(web::PayloadConfig::default().limit(OWN_BODY_LIMIT))
+            .configure(|cfg| identity::configure(cfg, identity, providers))
+            .configure(|cfg| health::configure(cfg, pool))
             .configure(pages::configure)
             .default_service(web::to(proxy::handle))
-            .wrap(session::middleware(
-                store.clone(),
-                session_key.expose(),
-                &cookies,
-            ))
-            .wrap(from_fn(error::session_failures))
+            .wrap(session::layer(&sessions))
+            .wrap(from_fn(session::failures))
             .wrap(from_fn(guard::middleware))
             .wrap(from_fn(web_common::problem::normalize))
+            .wrap(from_fn(pages::not_found_page))
             .wrap(from_fn(web_common::request_id::middleware))
     })
-    .workers(settings.http_workers.get())
+    .workers(settings.server.workers.get())
     .on_connect(web_common::tcp::no_delay)
     // Slow-loris: the whole request head must arrive within this, or 408 and close.
     .client_request_timeout(settings.client_request_timeout)
-    .listen(listener)
-    .map_err(|source| StartupError::Bind {
-        addr: settings.addr,
-        source,
-    })?
+    .listen(listener)?
     .run();
     Ok(server)
 }

@@ -5,6 +5,9 @@
 //! subdomain, a cookie-injection bug) does not verify. A form passes when its `csrfToken` equals
 //! the cookie's token and the cookie's hash verifies, both compared in constant time.
 
+use std::collections::HashMap;
+
+use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -80,6 +83,16 @@ impl Csrf {
             .secure(self.secure)
             .finish();
         (token, Some(cookie))
+    }
+
+    /// `true` when a next-auth form's `csrfToken` field matches the token of `req`'s valid CSRF
+    /// cookie.
+    pub fn form_ok(&self, req: &HttpRequest, fields: &HashMap<String, String>) -> bool {
+        let cookie = req.cookie(self.cookie_name());
+        self.verify(
+            cookie.as_ref().map(|c| c.value()),
+            fields.get("csrfToken").map(String::as_str),
+        )
     }
 
     /// `true` when `submitted` matches the token of a valid `cookie`.

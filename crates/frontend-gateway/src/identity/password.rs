@@ -3,10 +3,10 @@
 //!
 //! Three things keep a burst of sign-ins from hurting everything else:
 //!
-//! * at most [`max_concurrent`] hashes run at once (half the cores, at least one, unless
-//!   `PASSWORD_HASH_CONCURRENCY` says otherwise); the rest wait asynchronously for a permit,
-//!   so a sign-in storm queues instead of taking every core (and 19 MiB per hash) from the
-//!   proxy;
+//! * a [`Hasher`] runs at most `PASSWORD_HASH_CONCURRENCY` hashes at once (default
+//!   [`default_concurrency`]: half the cores, at least one); the rest wait asynchronously for
+//!   a permit, so a sign-in storm queues instead of taking every core (and 19 MiB per hash)
+//!   from the proxy;
 //! * a hash runs on a thread whose scheduling priority is lowered by [`NICENESS`] (Linux), so
 //!   when the CPU is contended the request workers go first and a storm costs the proxied
 //!   traffic little (`just bench`, case "storm"); sign-ins are what slows down under load,
@@ -20,7 +20,8 @@
 //! An unknown email is verified against [`dummy_hash`], made with the same parameters, so it
 //! costs the same time as a wrong password and both answer the same.
 
-use std::sync::LazyLock;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, LazyLock};
 
 use argon2::password_hash::{
     Decimal, Error as PhcError, Ident, Output, ParamsString, Salt, SaltString,
@@ -46,17 +47,12 @@ pub fn params() -> Params {
     Params::new(19_456, 2, 1, None).expect("the OWASP parameters are valid")
 }
 
-/// How many hashes may run at once: `PASSWORD_HASH_CONCURRENCY` when set to a positive number,
-/// otherwise half the cores (rounded up), at least one.
-pub fn max_concurrent() -> usize {
-    std::env::var("PASSWORD_HASH_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2)))
+/// How many hashes may run at once unless `PASSWORD_HASH_CONCURRENCY` says otherwise: half
+/// the cores (rounded up), at least one.
+pub fn default_concurrency() -> NonZeroUsize {
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    NonZeroUsize::new(cores.div_ceil(2)).unwrap_or(NonZeroUsize::MIN)
 }
-
-static PERMITS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(max_concurrent()));
 
 /// How much lower than the rest of the process a hashing thread is scheduled (`nice` +10:
 /// roughly a tenth of a request worker's share of a contended core, all of an idle one).
@@ -148,6 +144,15 @@ pub enum PasswordError {
     Task,
 }
 
+impl From<PasswordError> for crate::error::Error {
+    fn from(e: PasswordError) -> Self {
+        Self::Internal {
+            what: "password hashing",
+            source: Box::new(e),
+        }
+    }
+}
+
 /// A hash of a random password, made once with the real parameters.
 pub fn dummy_hash() -> &'static str {
     static DUMMY: LazyLock<String> = LazyLock::new(|| {
@@ -175,48 +180,69 @@ fn verify_blocking(password: &str, hash: &str) -> Result<bool, PasswordError> {
     }
 }
 
-/// Runs `f` on a low-priority thread of its own once a hashing permit is free (waiting
-/// without blocking). A thread per hash costs tens of microseconds against a hash's tens of
-/// milliseconds, and leaves nothing behind between storms.
-async fn run_limited<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, PasswordError> {
-    let permit = PERMITS
-        .acquire()
-        .await
-        .expect("the semaphore is never closed");
-    let span = tracing::Span::current();
-    let (done, result) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("argon2".into())
-        .spawn(move || {
-            let _permit = permit;
-            lower_this_threads_priority();
-            let _ = done.send(span.in_scope(f));
+/// Hashes and checks passwords, at most `concurrency` at once (cheap to clone: the permits
+/// are shared).
+#[derive(Debug, Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+}
+
+impl Hasher {
+    /// A hasher running at most `concurrency` hashes at once.
+    pub fn new(concurrency: NonZeroUsize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency.get())),
+        }
+    }
+
+    /// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
+    #[tracing::instrument(skip_all)]
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+        self.run(move || hash_blocking(&password)).await?
+    }
+
+    /// Checks `password` against `hash`, or against [`dummy_hash`] when there is no user.
+    /// Returns `Ok(false)` for a wrong password and always for a missing user.
+    #[tracing::instrument(skip_all)]
+    pub async fn verify(
+        &self,
+        password: String,
+        hash: Option<String>,
+    ) -> Result<bool, PasswordError> {
+        self.run(move || match hash {
+            Some(hash) => verify_blocking(&password, &hash),
+            None => verify_blocking(&password, dummy_hash()).map(|_| false),
         })
-        .map_err(|e| {
-            tracing::error!(error = %e, "could not start a hashing thread");
-            PasswordError::Task
-        })?;
-    // A panic drops `done` (and the permit) without sending.
-    result.await.map_err(|_| PasswordError::Task)
-}
+        .await?
+    }
 
-/// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
-#[tracing::instrument(skip_all)]
-pub async fn hash(password: String) -> Result<String, PasswordError> {
-    run_limited(move || hash_blocking(&password)).await?
-}
-
-/// Checks `password` against `hash`, or against [`dummy_hash`] when there is no user. Returns
-/// `Ok(false)` for a wrong password and always for a missing user.
-#[tracing::instrument(skip_all)]
-pub async fn verify(password: String, hash: Option<String>) -> Result<bool, PasswordError> {
-    run_limited(move || match hash {
-        Some(hash) => verify_blocking(&password, &hash),
-        None => verify_blocking(&password, dummy_hash()).map(|_| false),
-    })
-    .await?
+    /// Runs `f` on a low-priority thread of its own once a hashing permit is free (waiting
+    /// without blocking). A thread per hash costs tens of microseconds against a hash's tens of
+    /// milliseconds, and leaves nothing behind between storms.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| PasswordError::Task)?;
+        let span = tracing::Span::current();
+        let (done, result) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("argon2".into())
+            .spawn(move || {
+                let _permit = permit;
+                lower_this_threads_priority();
+                let _ = done.send(span.in_scope(f));
+            })
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not start a hashing thread");
+                PasswordError::Task
+            })?;
+        // A panic drops `done` (and the permit) without sending.
+        result.await.map_err(|_| PasswordError::Task)
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +250,18 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    fn hasher() -> Hasher {
+        Hasher::new(default_concurrency())
+    }
+
+    async fn hash(password: String) -> Result<String, PasswordError> {
+        hasher().hash(password).await
+    }
+
+    async fn verify(password: String, hash: Option<String>) -> Result<bool, PasswordError> {
+        hasher().verify(password, hash).await
+    }
 
     #[tokio::test]
     async fn a_hash_uses_argon2id_with_the_owasp_parameters_and_verifies() {
@@ -271,8 +309,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_storm_of_hashes_all_complete_under_the_limit() {
+        let hasher = hasher();
         let hashes =
-            futures_util::future::join_all((0..4).map(|i| hash(format!("password {i}")))).await;
+            futures_util::future::join_all((0..4).map(|i| hasher.hash(format!("password {i}"))))
+                .await;
         for (i, h) in hashes.into_iter().enumerate() {
             let h = h.unwrap();
             assert!(verify(format!("password {i}"), Some(h)).await.unwrap());
@@ -282,8 +322,9 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_hash_is_an_error_and_frees_its_permit() {
         // A leaked permit would make the last rounds wait forever.
-        for _ in 0..=max_concurrent() {
-            let run = run_limited(|| panic!("boom"));
+        let hasher = hasher();
+        for _ in 0..=default_concurrency().get() {
+            let run = hasher.run(|| panic!("boom"));
             let result: Result<(), _> = tokio::time::timeout(Duration::from_secs(30), run)
                 .await
                 .expect("a permit is free again");
@@ -295,7 +336,8 @@ mod tests {
     #[tokio::test]
     async fn hashes_run_below_the_request_workers_priority() {
         let ours = rustix::process::getpriority_process(None).unwrap();
-        let hashing = run_limited(|| rustix::process::getpriority_process(None).unwrap())
+        let hashing = hasher()
+            .run(|| rustix::process::getpriority_process(None).unwrap())
             .await
             .unwrap();
         assert_eq!(hashing, (ours + NICENESS).min(19));

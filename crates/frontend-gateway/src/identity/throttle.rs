@@ -6,7 +6,7 @@
 //! * per account (the normalized email: trimmed, lower-cased): at most
 //!   `SIGNIN_MAX_FAILURES_PER_ACCOUNT` failures per `SIGNIN_ACCOUNT_WINDOW_SECS`; a success
 //!   clears the account's failures;
-//! * per client IP (see [`crate::forwarded`]): at most `SIGNIN_MAX_ATTEMPTS_PER_IP` attempts,
+//! * per client IP (see [`crate::proxy::forwarded`]): at most `SIGNIN_MAX_ATTEMPTS_PER_IP` attempts,
 //!   successful or not, per `SIGNIN_IP_WINDOW_SECS`.
 //!
 //! An attempt is counted against the account when it starts (and forgiven when it succeeds),
@@ -142,6 +142,14 @@ impl Throttled {
     pub fn retry_after_secs(&self) -> u64 {
         let secs = self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0);
         secs.max(1)
+    }
+}
+
+impl From<Throttled> for crate::error::Error {
+    fn from(t: Throttled) -> Self {
+        Self::Throttled {
+            retry_after_secs: t.retry_after_secs(),
+        }
     }
 }
 

@@ -1,12 +1,12 @@
-//! The `users` rows the gateway reads and writes: credentials at sign-in, new accounts at
-//! registration.
+//! The `users` rows the gateway reads and writes: accounts at sign-in, new accounts at
+//! registration, a new password hash.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-/// A user with their password hash (never leaves this crate's auth code).
+/// A user with their password hash (never leaves the identity wing).
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Credentials {
+pub struct Account {
     /// `users.id`.
     pub id: Uuid,
     /// As registered.
@@ -29,7 +29,7 @@ pub enum InsertError {
 }
 
 /// The user whose email is `email`, ignoring case.
-pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<Credentials>, sqlx::Error> {
+pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<Account>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, email, name, password_hash FROM users WHERE lower(email) = lower($1)",
     )
@@ -72,37 +72,24 @@ pub async fn touch_sign_in(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
 }
 
 /// The user whose id is `id`, with their password hash.
-pub async fn find_by_id(pool: &PgPool, id: Uuid) -> Result<Option<Credentials>, sqlx::Error> {
+pub async fn find_by_id(pool: &PgPool, id: Uuid) -> Result<Option<Account>, sqlx::Error> {
     sqlx::query_as("SELECT id, email, name, password_hash FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await
 }
 
-/// Sets `id`'s password hash and deletes every session of theirs, in one transaction.
-pub async fn set_password_and_end_sessions(
-    pool: &PgPool,
+/// Sets `id`'s password hash (in the caller's transaction: a password change also ends the
+/// user's sessions, in the same one).
+pub async fn set_password(
+    conn: &mut PgConnection,
     id: Uuid,
     password_hash: &str,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
     sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
         .bind(id)
         .bind(password_hash)
-        .execute(&mut *tx)
+        .execute(conn)
         .await?;
-    end_sessions(&mut *tx, id).await?;
-    tx.commit().await
-}
-
-/// Deletes every session of `id`; returns how many there were.
-pub async fn end_sessions<'e>(
-    executor: impl sqlx::PgExecutor<'e>,
-    id: Uuid,
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(id)
-        .execute(executor)
-        .await?;
-    Ok(done.rows_affected())
+    Ok(())
 }

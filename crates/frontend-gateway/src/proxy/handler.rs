@@ -4,13 +4,13 @@
 //! 2. upstream request: built from scratch: the client's headers minus `Authorization`,
 //!    `Cookie`, hop-by-hop headers (and those `Connection` names), `X-Forwarded-*`/`Forwarded`;
 //!    plus `X-Forwarded-For/Proto/Host` from what the gateway believes (see
-//!    [`crate::forwarded`]), `x-request-id`, and a freshly minted bearer token when there is a
+//!    [`super::forwarded`]), `x-request-id`, and a freshly minted bearer token when there is a
 //!    session and the rule opted in;
 //! 3. send: the body streams through (never buffered, capped at `PROXY_MAX_BODY_BYTES`), no
 //!    redirects, no decompression; refused/unreachable -> 502, too slow -> 504;
 //! 4. response filter: hop-by-hop headers dropped, everything else (every `Set-Cookie`) kept,
 //!    the body streamed back under an idle timeout, and, for a signed-in user's open-ended
-//!    stream, only while the session lives (see [`crate::streams`]).
+//!    stream, only while the session lives (see [`super::streams`]).
 
 use std::time::Duration;
 
@@ -19,19 +19,45 @@ use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_contract::Claims;
+use auth_contract::{Claims, Signer};
 use awc::error::{ConnectError, SendRequestError};
 use bytes::Bytes;
 use futures_util::Stream;
 use web_common::problem::Untouched;
 use web_common::{Problem, RequestId};
 
+use super::forwarded::{self, TrustedProxies};
+use super::rewrite::Decision;
+use super::settings::ProxySettings;
+use super::streams::{BodyError, GuardedBody, LimitedBody};
 use crate::error::Error;
-use crate::forwarded;
-use crate::rewrite::Decision;
-use crate::session::UserSession;
-use crate::state::AppState;
-use crate::streams::{BodyError, GuardedBody, LimitedBody, session_row};
+use crate::session::{Liveness, Sessions, UserSession};
+
+/// What the proxy's handler shares (one per instance, behind `web::Data`).
+#[derive(Debug)]
+pub struct Proxy {
+    settings: ProxySettings,
+    signer: Signer,
+    trusted_proxies: TrustedProxies,
+    sessions: Sessions,
+}
+
+impl Proxy {
+    /// A proxy configured by `settings`, believing `X-Forwarded-*` from `trusted_proxies` only,
+    /// and asking `sessions` whether a streaming response's session still lives.
+    pub fn new(
+        settings: ProxySettings,
+        trusted_proxies: TrustedProxies,
+        sessions: Sessions,
+    ) -> Self {
+        Self {
+            signer: Signer::new(&settings.api_secret),
+            settings,
+            trusted_proxies,
+            sessions,
+        }
+    }
+}
 
 /// Builds the upstream client. One per worker (awc clients are not `Send`), so each worker
 /// keeps its own pool of keep-alive connections to the backend.
@@ -105,11 +131,12 @@ pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,
     session: UserSession,
-    state: web::Data<AppState>,
+    proxy: web::Data<Proxy>,
     client: web::Data<awc::Client>,
     request_id: RequestId,
 ) -> Result<HttpResponse, Error> {
-    let (url, inject_token) = match state.rules.decide(req.path(), req.query_string()) {
+    let settings = &proxy.settings;
+    let (url, inject_token) = match settings.rules.decide(req.path(), req.query_string()) {
         Decision::Upstream { url, inject_token } => (url, inject_token),
         Decision::Gateway => {
             return Err(Problem::not_found("There is no such /api/auth action.").into());
@@ -118,17 +145,17 @@ pub async fn handle(
             return Err(Problem::not_found("Nothing is served at this path.").into());
         }
     };
-    let max_body = state.proxy_max_body_bytes;
+    let max_body = settings.max_body_bytes;
     if content_length(&req).is_some_and(|len| len > max_body) {
         return Err(Error::BodyTooLarge { limit: max_body });
     }
     let user = session.user();
     let signed_in = user.is_some();
     let token = match (inject_token, user) {
-        (true, Some(user)) => Some(state.signer.sign(&Claims::new(user.id, user.email))?),
+        (true, Some(user)) => Some(proxy.signer.sign(&Claims::new(user.id, user.email))?),
         _ => None,
     };
-    let client_info = forwarded::client(&req, &state.trusted_proxies);
+    let client_info = forwarded::client(&req, &proxy.trusted_proxies);
     let upstream = upstream_request(
         &client,
         &req,
@@ -137,22 +164,21 @@ pub async fn handle(
         &request_id,
         &client_info,
     );
-    let response =
-        tokio::time::timeout(state.proxy_timeout, send(upstream, &req, payload, max_body))
-            .await
-            .map_err(|_| Error::UpstreamTimeout)??;
-    // A signed-in user's open-ended stream lives only as long as their session row (worked
-    // out only for a body without a length: a sized one is bounded anyway).
+    let response = tokio::time::timeout(settings.timeout, send(upstream, &req, payload, max_body))
+        .await
+        .map_err(|_| Error::UpstreamTimeout)??;
+    // A signed-in user's open-ended stream lives only as long as their session (worked out
+    // only for a body without a length: a sized one is bounded anyway).
     let session_check = || {
         signed_in
-            .then(|| session_row(&req, state.session_cookie, &state.session_cookie_key))
+            .then(|| proxy.sessions.liveness(&req))
             .flatten()
-            .map(|hash| (state.pool.clone(), hash, state.proxy_stream_session_check))
+            .map(|session| (session, settings.stream_session_check))
     };
     Ok(downstream_response(
         &req,
         response,
-        state.proxy_stream_idle_timeout,
+        settings.stream_idle_timeout,
         session_check,
     ))
 }
@@ -248,7 +274,7 @@ fn downstream_response<S>(
     req: &HttpRequest,
     upstream: awc::ClientResponse<S>,
     idle: Duration,
-    session_check: impl FnOnce() -> Option<(sqlx::PgPool, Vec<u8>, Duration)>,
+    session_check: impl FnOnce() -> Option<(Liveness, Duration)>,
 ) -> HttpResponse
 where
     S: Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static,

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use actix_web::http::Uri;
 use serde::Deserialize;
 
 /// Why a path was refused (the gateway answers 400).
@@ -99,6 +100,25 @@ pub fn is_auth_path(path: &str) -> bool {
             .unwrap_or_default()
     });
     segments.next().as_deref() == Some("api") && segments.next().as_deref() == Some("auth")
+}
+
+/// Checks an upstream base URL (`http(s)://host[:port][/prefix]`, no user info, no query) and
+/// drops any trailing slash.
+pub fn base_url(url: &str) -> Result<String, String> {
+    let uri: Uri = url.trim().parse().map_err(|_| "not a URL".to_owned())?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("must start with http:// or https://".to_owned());
+    }
+    if uri
+        .authority()
+        .is_none_or(|a| a.host().is_empty() || a.as_str().contains('@'))
+    {
+        return Err("must name a host (and no user info)".to_owned());
+    }
+    if uri.query().is_some() {
+        return Err("must not have a query string".to_owned());
+    }
+    Ok(url.trim().trim_end_matches('/').to_owned())
 }
 
 /// A rule as configured (`GATEWAY_REWRITES` is a JSON list of these).
@@ -255,7 +275,7 @@ impl Template {
         let authority_len = after_scheme.find('/').unwrap_or(after_scheme.len());
         let base_len = destination.len() - after_scheme.len() + authority_len;
         let (base, path) = destination.split_at(base_len);
-        crate::config::base_url(base).map_err(|why| bad(&why))?;
+        base_url(base).map_err(|why| bad(&why))?;
         if path.contains(['?', '#']) {
             return Err(bad(
                 "must not have a query or fragment (the request's query is kept)",
@@ -388,6 +408,22 @@ impl Rules {
     /// A table tried in the given order.
     pub fn new(rules: Vec<Rule>) -> Self {
         Self(rules)
+    }
+
+    /// The gateway's table: `/api/auth/:path*` (kept by the gateway), then `extra` (the rules
+    /// of `GATEWAY_REWRITES`) in order, then `/api/:path*` to `backend` (a checked
+    /// [`base_url`]) with a token.
+    pub fn standard(backend: &str, extra: &[RuleConfig]) -> Result<Self, RuleError> {
+        let mut rules = vec![Rule::gateway("/api/auth/:path*")?];
+        for config in extra {
+            rules.push(Rule::try_from(config)?);
+        }
+        rules.push(Rule::upstream(
+            "/api/:path*",
+            &format!("{backend}/:path*"),
+            true,
+        )?);
+        Ok(Self(rules))
     }
 
     /// Decides where a request for `path` (checked with [`check_path`]) and `query` goes.

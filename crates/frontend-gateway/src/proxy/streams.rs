@@ -6,25 +6,24 @@
 //!   so the upstream never receives a complete, truncated request; the client gets a 413.
 //! * [`GuardedBody`]: ends a response body that has been silent for
 //!   `PROXY_STREAM_IDLE_TIMEOUT_SECS`, and, for a signed-in user's body of unknown length (an
-//!   event stream, a chunked stream), re-checks every `PROXY_STREAM_SESSION_CHECK_SECS` that
-//!   the session row still exists (not signed out, not revoked, not expired), cutting the
-//!   stream when it does not. Cutting = the connection to the client is closed without the
-//!   final chunk, so the client sees an incomplete body. (A body with a `Content-Length` is
-//!   bounded by its size and the idle timeout, and is not re-checked.)
+//!   event stream, a chunked stream), asks the session wing every
+//!   `PROXY_STREAM_SESSION_CHECK_SECS` whether the session still lives (not signed out, not
+//!   revoked, not expired; see [`Liveness`]), cutting the stream when it does not. Cutting =
+//!   the connection to the client is closed without the final chunk, so the client sees an
+//!   incomplete body. (A body with a `Content-Length` is bounded by its size and the idle
+//!   timeout, and is not re-checked.)
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_session::storage::SessionKey;
-use actix_web::HttpRequest;
-use actix_web::cookie::{CookieJar, Key};
 use actix_web::error::PayloadError;
 use bytes::Bytes;
 use futures_util::Stream;
-use sqlx::PgPool;
 use tokio::time::{Instant, Sleep};
+
+use crate::session::Liveness;
 
 /// Why a proxied body stream stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -92,24 +91,11 @@ where
     }
 }
 
-/// The hash of the session key in `req`'s session cookie (decrypted with `key`, as the session
-/// middleware does): which `sessions` row the request belongs to.
-pub fn session_row(req: &HttpRequest, cookie_name: &str, key: &Key) -> Option<Vec<u8>> {
-    let cookie = req.cookie(cookie_name)?;
-    let mut jar = CookieJar::new();
-    jar.add_original(cookie);
-    let value = jar.private(key).get(cookie_name)?.value().to_owned();
-    let session_key = SessionKey::try_from(value).ok()?;
-    let hash = crate::session_store::key_hash(&session_key);
-    Some(hash[..].to_vec())
-}
-
 type Check = Pin<Box<dyn Future<Output = bool>>>;
 
-/// Re-checking one session row while its response streams.
+/// Re-checking one session while its response streams.
 struct SessionCheck {
-    pool: PgPool,
-    key_hash: Vec<u8>,
+    session: Liveness,
     every: Duration,
     next: Pin<Box<Sleep>>,
     running: Option<Check>,
@@ -117,23 +103,8 @@ struct SessionCheck {
 
 impl SessionCheck {
     fn start(&self) -> Check {
-        let (pool, key_hash) = (self.pool.clone(), self.key_hash.clone());
-        Box::pin(async move {
-            let alive = sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM sessions WHERE key_hash = $1 AND idle_expires_at > now())",
-            )
-            .bind(key_hash)
-            .fetch_one(&pool)
-            .await;
-            match alive {
-                Ok(alive) => alive,
-                Err(e) => {
-                    // Fail closed: a session that cannot be checked is not trusted.
-                    tracing::warn!(error = %e, "could not re-check a streaming session");
-                    false
-                }
-            }
-        })
+        let session = self.session.clone();
+        Box::pin(async move { session.alive().await })
     }
 
     /// `Ready(false)` once the session is gone; `Pending` while it is (or may be) alive.
@@ -178,18 +149,17 @@ impl<S> std::fmt::Debug for GuardedBody<S> {
 }
 
 impl<S> GuardedBody<S> {
-    /// Guards `inner`: cut after `idle` without a chunk; with `session` (the pool, the row's key
-    /// hash, the interval), cut once the row is gone.
-    pub fn new(inner: S, idle: Duration, session: Option<(PgPool, Vec<u8>, Duration)>) -> Self {
+    /// Guards `inner`: cut after `idle` without a chunk; with `session` (the session and how
+    /// often to ask), cut once the session has ended.
+    pub fn new(inner: S, idle: Duration, session: Option<(Liveness, Duration)>) -> Self {
         let now = Instant::now();
         Self {
             inner,
             idle,
             last_chunk: now,
             idle_timer: None,
-            session: session.map(|(pool, key_hash, every)| SessionCheck {
-                pool,
-                key_hash,
+            session: session.map(|(session, every)| SessionCheck {
+                session,
                 every,
                 next: Box::pin(tokio::time::sleep_until(now + every)),
                 running: None,

@@ -1,19 +1,14 @@
 //! The typed session: who is signed in, behind one small wrapper around actix-session's
-//! [`Session`], plus the middleware configuration (cookie flags, lifetimes).
+//! [`Session`]. Handlers see a [`UserSession`]; what it keeps is a [`SessionUser`].
 
 use std::collections::HashMap;
 use std::future::{Ready, ready};
-use std::time::Duration;
 
-use actix_session::config::{PersistentSession, TtlExtensionPolicy};
-use actix_session::{Session, SessionExt, SessionMiddleware};
-use actix_web::cookie::{Key, SameSite};
+use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-use crate::session_store::PgSessionStore;
 
 /// The state key holding the signed-in user.
 const USER_KEY: &str = "user";
@@ -73,55 +68,4 @@ impl FromRequest for UserSession {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Ok(Self(req.get_session())))
     }
-}
-
-/// Cookie and lifetime settings for the session middleware.
-#[derive(Debug, Clone)]
-pub struct CookieSettings {
-    /// `__Host-` prefixed name and `Secure` (production).
-    pub secure: bool,
-    /// Sliding idle timeout.
-    pub idle: Duration,
-}
-
-impl CookieSettings {
-    /// The cookie's name: `__Host-session` when secure (the prefix makes browsers insist on
-    /// `Secure`, `Path=/` and no `Domain`), `session` otherwise.
-    pub fn cookie_name(&self) -> &'static str {
-        if self.secure {
-            "__Host-session"
-        } else {
-            "session"
-        }
-    }
-}
-
-/// The session middleware: HttpOnly, SameSite=Lax, Path=/, a persistent cookie.
-///
-/// The table, not the cookie, enforces both lifetimes: the cookie's `Max-Age` is the absolute
-/// lifetime (set once, at sign-in, which starts a new session) and the row's idle expiry slides
-/// inside the store (see [`crate::session_store`]). So an unchanged session costs no write and
-/// no `Set-Cookie` per request; a cookie whose row has idled out is simply not loaded.
-pub fn middleware(
-    store: PgSessionStore,
-    key: &[u8],
-    settings: &CookieSettings,
-) -> SessionMiddleware<PgSessionStore> {
-    let store = store.with_idle(settings.idle);
-    let ttl = actix_web::cookie::time::Duration::seconds(
-        i64::try_from(store.absolute().as_secs()).unwrap_or(i64::MAX),
-    );
-    SessionMiddleware::builder(store, Key::derive_from(key))
-        .cookie_name(settings.cookie_name().to_owned())
-        .cookie_secure(settings.secure)
-        .cookie_http_only(true)
-        .cookie_same_site(SameSite::Lax)
-        .cookie_path("/".to_owned())
-        .cookie_domain(None)
-        .session_lifecycle(
-            PersistentSession::default()
-                .session_ttl(ttl)
-                .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
-        )
-        .build()
 }

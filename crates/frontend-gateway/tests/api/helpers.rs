@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use frontend_gateway::session::Sessions;
 use frontend_gateway::{Application, Settings};
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::Value;
@@ -23,6 +24,7 @@ pub struct TestApp {
     pub address: String,
     pub port: u16,
     pub db: TestDatabase,
+    settings: Settings,
 }
 
 /// What the gateway forwards `/api/*` to.
@@ -41,7 +43,7 @@ impl TestApp {
 
     /// A gateway in front of `upstream`, with `tweak` applied to its settings.
     pub async fn spawn_with(upstream: Upstream, tweak: impl FnOnce(&mut Settings)) -> Self {
-        web_common::telemetry::init(false);
+        web_common::telemetry::init(&web_common::settings::LogSettings::default());
         let db = TestDatabase::new().await;
         let backend_url = match upstream {
             Upstream::Url(url) => url,
@@ -51,9 +53,9 @@ impl TestApp {
                     ("API_SECRET", API_SECRET),
                 ])
                 .expect("backend settings");
-                settings.database = db.options.clone();
-                settings.addr = "127.0.0.1:0".parse().unwrap();
-                settings.db_max_connections = 3;
+                settings.database.options = db.options.clone();
+                settings.server.addr = "127.0.0.1:0".parse().unwrap();
+                settings.database.max_connections = 3;
                 let backend = backend_api::Application::build(settings)
                     .await
                     .expect("backend starts");
@@ -75,16 +77,28 @@ impl TestApp {
             ("DATABASE_MAX_CONNECTIONS".to_owned(), "3".to_owned()),
         ])
         .expect("gateway settings");
-        settings.database = db.options.clone();
+        settings.database.options = db.options.clone();
         tweak(&mut settings);
-        let app = Application::build(settings).await.expect("gateway starts");
+        let app = Application::build(settings.clone())
+            .await
+            .expect("gateway starts");
         let port = app.port();
         tokio::spawn(app.run_until_stopped());
         Self {
             address: format!("http://127.0.0.1:{port}"),
             port,
             db,
+            settings,
         }
+    }
+
+    /// The session wing on this gateway's database, configured like the gateway.
+    pub fn sessions(&self) -> Sessions {
+        Sessions::new(
+            self.db.pool.clone(),
+            self.settings.session.clone(),
+            self.settings.app_env.is_production(),
+        )
     }
 
     /// A fresh browser (no cookies).

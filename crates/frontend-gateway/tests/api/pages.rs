@@ -133,3 +133,100 @@ async fn health_answers_and_readiness_follows_the_database() {
     let res = browser.send(browser.request(Method::GET, "/readyz")).await;
     assert_eq!(res.status(), 200);
 }
+
+/// What a browser's navigation sends as `Accept`.
+const BROWSER_ACCEPT: &str =
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8";
+
+#[tokio::test]
+async fn a_browser_navigating_to_a_missing_page_gets_the_apps_own_404_page() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    for path in ["/nope", "/workspaces/a/b", "/assets/nope.js", "/apis"] {
+        let res = browser
+            .send(
+                browser
+                    .request(Method::GET, path)
+                    .header("accept", BROWSER_ACCEPT),
+            )
+            .await;
+        assert_eq!(res.status(), 404, "{path}");
+        assert_page_headers(&res);
+        assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        assert!(res.headers().contains_key("x-request-id"), "{path}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains("data-testid=\"not-found\""), "{path}: {body}");
+    }
+    let res = browser
+        .send(
+            browser
+                .request(Method::HEAD, "/nope")
+                .header("accept", "text/html"),
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(res.bytes().await.unwrap().is_empty(), "HEAD has no body");
+}
+
+#[tokio::test]
+async fn api_clients_and_api_paths_keep_their_problem_json_404() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    for (method, path, accept) in [
+        (Method::GET, "/nope", None),
+        (Method::GET, "/nope", Some("*/*")),
+        (Method::GET, "/nope", Some("application/json")),
+        (
+            Method::GET,
+            "/nope",
+            Some("text/html;q=0, application/json"),
+        ),
+        (Method::POST, "/nope", Some(BROWSER_ACCEPT)),
+        (Method::GET, "/api/auth/nope", Some(BROWSER_ACCEPT)),
+        (Method::GET, "/api/nope", Some(BROWSER_ACCEPT)),
+    ] {
+        let mut req = browser.request(method.clone(), path);
+        if let Some(accept) = accept {
+            req = req.header("accept", accept);
+        }
+        let res = browser.send(req).await;
+        assert_eq!(res.status(), 404, "{method} {path} {accept:?}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{method} {path} {accept:?}"
+        );
+        let problem: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(problem["status"], 404);
+        // `/api/nope` is the backend's own problem (about its path `/nope`), passed through.
+        let instance = path.strip_prefix("/api/nope").map_or(path, |_| "/nope");
+        assert_eq!(problem["instance"], instance);
+    }
+}
+
+#[tokio::test]
+async fn an_upstreams_own_404_passes_through_a_navigation_untouched() {
+    let upstream = crate::upstream::spawn();
+    let rules = serde_json::json!([{ "source": "/docs/:path*", "destination": format!("{upstream}/:path*") }]);
+    let app = TestApp::spawn_with(crate::helpers::Upstream::Url(upstream), |s| {
+        let extra: Vec<frontend_gateway::proxy::rewrite::RuleConfig> =
+            serde_json::from_value(rules).unwrap();
+        s.proxy.rules =
+            frontend_gateway::proxy::rewrite::Rules::standard(&s.proxy.backend_api_url, &extra)
+                .unwrap();
+    })
+    .await;
+    let browser = app.browser();
+    let res = browser
+        .send(
+            browser
+                .request(Method::GET, "/docs/missing")
+                .header("accept", BROWSER_ACCEPT),
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["content-type"], "text/plain");
+    assert_eq!(res.text().await.unwrap(), "the upstream has no such page");
+}

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use auth_contract::{Claims, Secret, Signer, Verifier};
+use auth_contract::{DEFAULT_TTL, Secret, Verifier};
+use frontend_gateway::proxy::rewrite::{RuleConfig, Rules};
 use serde_json::Value;
 
 use crate::helpers::{API_SECRET, TestApp, Upstream};
@@ -33,10 +34,12 @@ async fn api_requests_are_rewritten_to_the_upstream_with_their_query() {
 #[tokio::test]
 async fn a_validly_signed_client_token_without_a_session_never_reaches_the_upstream() {
     let app = app().await;
-    let secret = Secret::new(API_SECRET).unwrap();
-    let forged = Signer::new(&secret)
-        .sign(&Claims::new(uuid::Uuid::new_v4(), "mallory@example.com"))
-        .unwrap();
+    let forged = test_support::mint_token(
+        API_SECRET,
+        uuid::Uuid::new_v4(),
+        "mallory@example.com",
+        DEFAULT_TTL,
+    );
     let browser = app.browser();
     let res = browser
         .send(
@@ -220,7 +223,7 @@ async fn a_backend_that_is_down_gives_a_502_problem_with_the_request_id() {
 async fn a_stalled_backend_gives_a_504_problem() {
     let upstream = upstream::spawn();
     let app = TestApp::spawn_with(Upstream::Url(upstream), |s| {
-        s.proxy_timeout = Duration::from_secs(1)
+        s.proxy.timeout = Duration::from_secs(1)
     })
     .await;
     let res = app.browser().get("/api/stall").await;
@@ -269,7 +272,8 @@ async fn configured_rules_without_opt_in_never_get_a_token() {
     let upstream = upstream::spawn();
     let rules = serde_json::json!([{ "source": "/api/files/:path*", "destination": format!("{upstream}/blobs/:path*") }]);
     let app = TestApp::spawn_with(Upstream::Url(upstream.clone()), |s| {
-        s.extra_rewrites = serde_json::from_value(rules).unwrap();
+        let extra: Vec<RuleConfig> = serde_json::from_value(rules).unwrap();
+        s.proxy.rules = Rules::standard(&s.proxy.backend_api_url, &extra).unwrap();
     })
     .await;
     let (browser, _) = app.signed_in("ada@example.com").await;

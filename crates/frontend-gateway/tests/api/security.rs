@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use frontend_gateway::throttle::Limits;
+use frontend_gateway::identity::throttle::Limits;
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -226,7 +226,7 @@ fn retry_after(res: &reqwest::Response) -> u64 {
 #[tokio::test]
 async fn signin_is_throttled_per_account_with_429_and_retry_after_without_running_argon2() {
     let app = TestApp::spawn_with(Upstream::Url("http://127.0.0.1:9".into()), |s| {
-        s.signin_limits = Limits {
+        s.sign_in.limits = Limits {
             account_failures: 3,
             account_window: Duration::from_secs(900),
             ip_attempts: 1000,
@@ -293,7 +293,7 @@ async fn signin_is_throttled_per_client_ip_and_forwarded_for_counts_only_from_tr
     };
     // Untrusted peer: a spoofed X-Forwarded-For changes nothing.
     let app = TestApp::spawn_with(Upstream::Url(upstream::spawn()), |s| {
-        s.signin_limits = limits;
+        s.sign_in.limits = limits;
     })
     .await;
     for i in 0..3 {
@@ -319,7 +319,7 @@ async fn signin_is_throttled_per_client_ip_and_forwarded_for_counts_only_from_tr
     // Behind a trusted proxy (the test client's 127.0.0.1), the right-most untrusted
     // X-Forwarded-For entry is the client.
     let app = TestApp::spawn_with(Upstream::Url(upstream::spawn()), |s| {
-        s.signin_limits = limits;
+        s.sign_in.limits = limits;
         s.trusted_proxies = "127.0.0.1, 10.0.0.0/8".parse().unwrap();
     })
     .await;
@@ -533,7 +533,7 @@ async fn live_rows(app: &TestApp) -> i64 {
 #[tokio::test]
 async fn idle_timeout_is_enforced_server_side_and_the_session_endpoint_does_not_extend_it() {
     let app = TestApp::spawn_with(Upstream::Url(upstream::spawn()), |s| {
-        s.session_idle_timeout = Duration::from_secs(1);
+        s.session.idle_timeout = Duration::from_secs(1);
     })
     .await;
     let (browser, _) = app.signed_in("ada@example.com").await;
@@ -559,8 +559,8 @@ async fn idle_timeout_is_enforced_server_side_and_the_session_endpoint_does_not_
 #[tokio::test]
 async fn absolute_timeout_is_enforced_server_side_however_busy_the_session() {
     let app = TestApp::spawn_with(Upstream::Url("http://127.0.0.1:9".into()), |s| {
-        s.session_idle_timeout = Duration::from_secs(2);
-        s.session_absolute_timeout = Duration::from_secs(3);
+        s.session.idle_timeout = Duration::from_secs(2);
+        s.session.absolute_timeout = Duration::from_secs(3);
     })
     .await;
     let (browser, _) = app.signed_in("ada@example.com").await;
@@ -608,7 +608,7 @@ const EVIL_CALLBACKS: [&str; 18] = [
 async fn open_redirects_are_refused_for_the_callback_signout_and_signin_page() {
     // Many sign-ins from one address: lift the per-IP sign-in limit.
     let app = TestApp::spawn_with(Upstream::Url("http://127.0.0.1:9".into()), |s| {
-        s.signin_limits.ip_attempts = 0;
+        s.sign_in.limits.ip_attempts = 0;
     })
     .await;
     app.signed_in("ada@example.com").await;
@@ -962,7 +962,7 @@ fn chunked_body(total: usize) -> reqwest::Body {
 async fn proxied_bodies_over_the_cap_are_refused_with_413_and_never_forwarded_truncated() {
     let (upstream, uploads, connections) = spawn_recording_upstream();
     let app = TestApp::spawn_with(Upstream::Url(upstream), |s| {
-        s.proxy_max_body_bytes = 1024;
+        s.proxy.max_body_bytes = 1024;
     })
     .await;
     let browser = app.browser();
@@ -1062,9 +1062,9 @@ async fn read_until_end(res: reqwest::Response, wait: Duration) -> Option<Result
 
 async fn stream_app() -> TestApp {
     TestApp::spawn_with(Upstream::Url(upstream::spawn()), |s| {
-        s.proxy_timeout = Duration::from_secs(1);
-        s.proxy_stream_idle_timeout = Duration::from_secs(2);
-        s.proxy_stream_session_check = Duration::from_secs(1);
+        s.proxy.timeout = Duration::from_secs(1);
+        s.proxy.stream_idle_timeout = Duration::from_secs(2);
+        s.proxy.stream_session_check = Duration::from_secs(1);
     })
     .await
 }

@@ -74,7 +74,7 @@ async fn deleting_a_user_ends_their_sessions() {
 #[tokio::test]
 async fn an_idle_session_expires() {
     let app = TestApp::spawn_with(Upstream::Url("http://127.0.0.1:9".into()), |s| {
-        s.session_idle_timeout = Duration::from_secs(1);
+        s.session.idle_timeout = Duration::from_secs(1);
     })
     .await;
     let (browser, _) = app.signed_in("ada@example.com").await;
@@ -86,8 +86,8 @@ async fn an_idle_session_expires() {
 #[tokio::test]
 async fn a_busy_session_still_ends_at_its_absolute_expiry() {
     let app = TestApp::spawn_with(Upstream::Url("http://127.0.0.1:9".into()), |s| {
-        s.session_idle_timeout = Duration::from_secs(2);
-        s.session_absolute_timeout = Duration::from_secs(3);
+        s.session.idle_timeout = Duration::from_secs(2);
+        s.session.absolute_timeout = Duration::from_secs(3);
     })
     .await;
     let (browser, _) = app.signed_in("ada@example.com").await;
@@ -114,9 +114,7 @@ async fn expired_rows_are_cleaned_up() {
     .execute(&app.db.pool)
     .await
     .unwrap();
-    let deleted = frontend_gateway::session_store::delete_expired(&app.db.pool)
-        .await
-        .unwrap();
+    let deleted = app.sessions().delete_expired().await.unwrap();
     assert_eq!(deleted, 1);
     assert_eq!(app.session_rows().await, 1);
 }

@@ -6,7 +6,8 @@
 //! * `GET /download/{n}`: streams `n` bytes;
 //! * `GET /stall`: answers after 5 s;
 //! * `GET /events`: server-sent events, one every 200 ms, forever;
-//! * `GET /events-then-silence`: one event, then nothing (and no end), forever.
+//! * `GET /events-then-silence`: one event, then nothing (and no end), forever;
+//! * `GET /missing`: its own 404, in plain text.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub fn spawn_counting() -> (String, Arc<AtomicUsize>) {
             .route("/stall", web::get().to(stall))
             .route("/events", web::get().to(events))
             .route("/events-then-silence", web::get().to(events_then_silence))
+            .route("/missing", web::get().to(missing))
             .default_service(web::to(echo))
     })
     .on_connect(move |_, _| {
@@ -92,6 +94,12 @@ async fn echo(req: HttpRequest, body: Bytes) -> HttpResponse {
             "headers": headers,
             "body_len": body.len(),
         }))
+}
+
+async fn missing() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain")
+        .body("the upstream has no such page")
 }
 
 async fn upload(mut payload: web::Payload) -> HttpResponse {

@@ -1,0 +1,130 @@
+//! Email and password: the credentials provider.
+//!
+//! An unknown email and a wrong password take the same time (a dummy argon2 verification) and
+//! get the same answer. Attempts are throttled per account and per client IP before any lookup
+//! or argon2 work.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use web_common::Problem;
+
+use crate::error::Error;
+use crate::identity::sign_in::{Verified, start_session};
+use crate::identity::state::Identity;
+use crate::identity::users::{self, Account};
+use crate::identity::wire::{SessionBody, url_or_redirect, wants_json};
+use crate::session::UserSession;
+
+/// The credentials provider (next-auth's `type: "credentials"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Credentials;
+
+impl Credentials {
+    /// Its id in URLs (`/api/auth/callback/credentials`) and in `GET /providers`.
+    pub const ID: &str = "credentials";
+    /// Its name on a sign-in button.
+    pub const NAME: &str = "Credentials";
+
+    /// `POST /api/auth/callback/credentials` (a form or JSON: `email`, `password`,
+    /// `csrfToken`, `callbackUrl`, `json`), as next-auth's `signIn('credentials')` sends it.
+    pub async fn callback(
+        &self,
+        req: &HttpRequest,
+        fields: &HashMap<String, String>,
+        session: &UserSession,
+        identity: &Identity,
+    ) -> Result<HttpResponse, Error> {
+        let json = wants_json(fields);
+        let field = |name: &str| fields.get(name).map_or("", String::as_str);
+        match authenticate(req, identity, field("email"), field("password")).await? {
+            Some(account) => {
+                start_session(identity, session, verified(account)).await?;
+                let url = identity
+                    .origin
+                    .same_origin_url(fields.get("callbackUrl").map(String::as_str));
+                Ok(url_or_redirect(StatusCode::OK, json, &url))
+            }
+            None => {
+                let url = identity
+                    .origin
+                    .url("/api/auth/error?error=CredentialsSignin&provider=credentials");
+                Ok(url_or_redirect(StatusCode::UNAUTHORIZED, json, &url))
+            }
+        }
+    }
+}
+
+/// Body of `POST /api/auth/signin`. `Debug` leaves the password out.
+#[derive(Deserialize)]
+pub struct SignInBody {
+    email: String,
+    password: String,
+}
+
+impl std::fmt::Debug for SignInBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInBody")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /api/auth/signin` (JSON `{email, password}`): the same check as the callback, for
+/// clients that are not next-auth's; the session body, or a 401 problem.
+pub async fn sign_in(
+    req: HttpRequest,
+    body: web::Json<SignInBody>,
+    session: UserSession,
+    identity: web::Data<Identity>,
+) -> Result<HttpResponse, Error> {
+    let Some(account) = authenticate(&req, &identity, &body.email, &body.password).await? else {
+        return Err(Problem::new(StatusCode::UNAUTHORIZED)
+            .detail("The email or password is wrong.")
+            .into());
+    };
+    let user = start_session(&identity, &session, verified(account)).await?;
+    Ok(HttpResponse::Ok().json(SessionBody::new(&identity.sessions, &user)))
+}
+
+fn verified(account: Account) -> Verified {
+    Verified {
+        id: account.id,
+        email: account.email,
+        name: account.name,
+    }
+}
+
+/// Checks an email and a password. `None` for an unknown email or a wrong password,
+/// indistinguishably. Throttled attempts (429) are refused before the database or argon2 is
+/// touched.
+#[tracing::instrument(skip_all)]
+async fn authenticate(
+    req: &HttpRequest,
+    identity: &Identity,
+    email: &str,
+    password: &str,
+) -> Result<Option<Account>, Error> {
+    if let Err(throttled) = identity.throttle.attempt(email, identity.client_ip(req)) {
+        tracing::warn!(
+            retry_after = throttled.retry_after_secs(),
+            "sign-in throttled"
+        );
+        return Err(throttled.into());
+    }
+    let account = users::find_by_email(&identity.users, email.trim()).await?;
+    let matches = identity
+        .hasher
+        .verify(
+            password.to_owned(),
+            account.as_ref().map(|a| a.password_hash.clone()),
+        )
+        .await?;
+    let account = account.filter(|_| matches);
+    if account.is_some() {
+        identity.throttle.succeeded(email);
+    }
+    Ok(account)
+}

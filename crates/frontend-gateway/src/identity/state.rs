@@ -1,0 +1,64 @@
+//! What the identity wing's handlers share (one per instance, behind `web::Data`).
+
+use std::net::IpAddr;
+
+use actix_web::HttpRequest;
+use sqlx::PgPool;
+
+use super::csrf::Csrf;
+use super::password::Hasher;
+use super::settings::SignInSettings;
+use super::throttle::SignInThrottle;
+use crate::origin::PublicOrigin;
+use crate::proxy::forwarded::{self, TrustedProxies};
+use crate::session::Sessions;
+
+/// The identity wing's state.
+#[derive(Debug)]
+pub struct Identity {
+    /// The `users` table.
+    pub users: PgPool,
+    /// Where every absolute URL points.
+    pub origin: PublicOrigin,
+    /// CSRF tokens for the next-auth forms.
+    pub csrf: Csrf,
+    /// Sign-in attempts, per account and per client (in memory, this instance only).
+    pub throttle: SignInThrottle,
+    /// argon2id, a few at a time.
+    pub hasher: Hasher,
+    /// Where a sign-in is remembered, and how sessions end.
+    pub sessions: Sessions,
+    trusted_proxies: TrustedProxies,
+}
+
+impl Identity {
+    /// The wing's state: users in `users`, sessions in `sessions`, limits and hashing as
+    /// `settings` say, CSRF tokens keyed by `csrf`, clients found behind `trusted_proxies`.
+    pub fn new(
+        users: PgPool,
+        origin: PublicOrigin,
+        csrf: Csrf,
+        settings: SignInSettings,
+        sessions: Sessions,
+        trusted_proxies: TrustedProxies,
+    ) -> Self {
+        Self {
+            users,
+            origin,
+            csrf,
+            throttle: SignInThrottle::new(settings.limits),
+            hasher: Hasher::new(settings.hash_concurrency),
+            sessions,
+            trusted_proxies,
+        }
+    }
+
+    /// The client address attempts are counted against (see [`forwarded::client_ip`]).
+    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+        forwarded::client_ip(
+            req.peer_addr().map(|a| a.ip()),
+            req.headers(),
+            &self.trusted_proxies,
+        )
+    }
+}

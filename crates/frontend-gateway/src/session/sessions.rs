@@ -1,0 +1,147 @@
+//! [`Sessions`]: the session wing as the rest of the gateway uses it. It is the only code that
+//! reads or writes the `sessions` table (through the store it makes, or its own statements),
+//! and the only owner of this instance's session cache, so ending sessions is one call that
+//! does both the SQL and the cache invalidation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use actix_web::cookie::Key;
+use sqlx::{PgPool, Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::cache::Cache;
+use super::liveness::Liveness;
+use super::settings::SessionSettings;
+use super::store::PgSessionStore;
+use super::user::SessionUser;
+
+/// The session wing's handle: cheap to clone, shared by every worker of an instance.
+#[derive(Clone)]
+pub struct Sessions {
+    pool: PgPool,
+    cache: Arc<Cache>,
+    settings: SessionSettings,
+    secure: bool,
+    cookie_key: Key,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("settings", &self.settings)
+            .field("secure", &self.secure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    /// Sessions in `pool`'s `sessions` table, configured by `settings`; `secure` (production)
+    /// gives the cookie the `__Host-` prefix and `Secure`.
+    pub fn new(pool: PgPool, settings: SessionSettings, secure: bool) -> Self {
+        Self {
+            cookie_key: Key::derive_from(settings.key.expose()),
+            pool,
+            cache: Arc::new(Cache::default()),
+            settings,
+            secure,
+        }
+    }
+
+    /// The settings this wing runs with.
+    pub fn settings(&self) -> &SessionSettings {
+        &self.settings
+    }
+
+    /// Whether cookies are `Secure` (and `__Host-` prefixed).
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The session cookie's name: `__Host-session` when secure (the prefix makes browsers insist
+    /// on `Secure`, `Path=/` and no `Domain`), `session` otherwise.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-session"
+        } else {
+            "session"
+        }
+    }
+
+    /// The key the session cookie is encrypted with.
+    pub fn cookie_key(&self) -> &Key {
+        &self.cookie_key
+    }
+
+    /// The store the session middleware loads and saves through (sharing this cache).
+    pub fn store(&self) -> PgSessionStore {
+        PgSessionStore::new(
+            self.pool.clone(),
+            Arc::clone(&self.cache),
+            self.settings.absolute_timeout,
+            self.settings.idle_timeout,
+            self.settings.cache_ttl,
+        )
+    }
+
+    /// When `user`'s session ends if left alone from now: the earlier of its idle and its
+    /// absolute expiry.
+    pub fn expires_at(&self, user: &SessionUser) -> OffsetDateTime {
+        let now = OffsetDateTime::now_utc();
+        let idle = now + self.settings.idle_timeout;
+        let absolute = OffsetDateTime::from_unix_timestamp(user.signed_in_at).unwrap_or(now)
+            + self.settings.absolute_timeout;
+        idle.min(absolute)
+    }
+
+    /// Ends every session of `user` as part of `tx` (deleting their rows), commits it, and
+    /// then drops them from this instance's cache, so none is served again here; returns how
+    /// many there were. What else `tx` did (a new password hash, say) commits with it.
+    pub async fn end_all(
+        &self,
+        mut tx: Transaction<'_, Postgres>,
+        user: Uuid,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.cache.forget_user(user);
+        Ok(done.rows_affected())
+    }
+
+    /// [`Sessions::end_all`] in a transaction of its own.
+    pub async fn end_all_now(&self, user: Uuid) -> Result<u64, sqlx::Error> {
+        self.end_all(self.pool.begin().await?, user).await
+    }
+
+    /// The session row `req`'s cookie names, to re-check while a response streams; `None`
+    /// without a (decryptable) session cookie.
+    pub fn liveness(&self, req: &HttpRequest) -> Option<Liveness> {
+        Liveness::of(req, self.cookie_name(), &self.cookie_key, &self.pool)
+    }
+
+    /// Deletes every expired session; returns how many.
+    pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM sessions WHERE idle_expires_at <= now()")
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes expired sessions every `every`, forever (run it next to the server).
+    pub async fn clean_up_periodically(self, every: Duration) {
+        let mut interval = tokio::time::interval(every);
+        loop {
+            interval.tick().await;
+            match self.delete_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "expired sessions deleted"),
+                Err(e) => tracing::warn!(error = %e, "could not delete expired sessions"),
+            }
+        }
+    }
+}
