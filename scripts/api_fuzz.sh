@@ -2,11 +2,11 @@
 # `just api-fuzz`: schemathesis against backend-api's own /openapi.json, with a valid token.
 #
 #  1. A fresh database `api_fuzz_<random>` on DATABASE_URL's server (dropped at the end).
-#  2. backend-api ($BIN, default target/debug/backend-api, built if BIN is unset) on a free
-#     127.0.0.1 port with a throwaway API_SECRET; it applies the migrations at start-up.
-#  3. A user and a workspace they own, inserted with psql, and an HS256 token for that user
-#     minted here in Python exactly as the gateway does (header {alg, typ, kid}; claims
-#     {sub, email, iat, exp, iss, aud, jti}).
+#  2. backend-api ($BIN, default $(scripts/target-dir)/debug/backend-api, built with mint-token
+#     if BIN is unset) on a free 127.0.0.1 port with a throwaway API_SECRET; it applies the
+#     migrations at start-up.
+#  3. A user and a workspace they own, inserted with psql, and a token for that user minted by
+#     auth-contract's `mint-token` (the gateway's own signer), living 4 hours.
 #  4. schemathesis with every check (no 5xx, status codes and content types documented,
 #     response schemas and headers conformant, auth enforced, ...) in all its phases (coverage,
 #     fuzzing, stateful), twice: first with the path ids pinned to the real workspace and its
@@ -42,12 +42,20 @@ case "$ST_VERSION" in
     *) die "schemathesis $ST_VERSION found; this script speaks the v4 CLI (python3 -m pip install -U 'schemathesis>=4,<5')" ;;
 esac
 
+TARGET_DIR=$(scripts/target-dir)
 if [ -z "${BIN:-}" ]; then
-    say "building backend-api"
-    cargo build --quiet --locked -p backend-api --bin backend-api
-    BIN="${CARGO_TARGET_DIR:-target}/debug/backend-api"
+    say "building backend-api and mint-token"
+    cargo build --quiet --locked -p backend-api -p auth-contract --bins
+    BIN="$TARGET_DIR/debug/backend-api"
 fi
 [ -x "$BIN" ] || die "no executable at BIN=$BIN"
+# mint-token beside BIN (a build of the same tree), else built here.
+MINT_TOKEN="$(dirname "$BIN")/mint-token"
+if [ ! -x "$MINT_TOKEN" ]; then
+    say "building mint-token"
+    cargo build --quiet --locked -p auth-contract --bin mint-token
+    MINT_TOKEN="$TARGET_DIR/debug/mint-token"
+fi
 
 # --- database ----------------------------------------------------------------------------------
 DB_NAME="api_fuzz_$(python3 -c 'import uuid; print(uuid.uuid4().hex[:12])')"
@@ -110,24 +118,9 @@ INSERT INTO workspace_members (workspace_id, user_id, role) VALUES
     ('$WORKSPACE_ID', '$USER_ID', 'owner'), ('$WORKSPACE_ID', '$MEMBER_ID', 'admin');
 SQL
 
-TOKEN=$(API_SECRET="$API_SECRET" python3 - "$USER_ID" "$EMAIL" <<'PY'
-import base64, hashlib, hmac, json, os, sys, time, uuid
-secret = os.environ["API_SECRET"].encode()
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-header = {"alg": "HS256", "typ": "JWT", "kid": hashlib.sha256(secret).hexdigest()[:16]}
-claims = {
-    "sub": sys.argv[1], "email": sys.argv[2], "iat": now,
-    # The gateway's tokens live 60 s; this one must outlive the whole run.
-    "exp": now + 4 * 3600,
-    "iss": "frontend-gateway", "aud": "backend-api", "jti": str(uuid.uuid4()),
-}
-compact = lambda o: json.dumps(o, separators=(",", ":")).encode()
-signing_input = b64(compact(header)) + "." + b64(compact(claims))
-sig = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
-print(signing_input + "." + b64(sig))
-PY
-)
+# The gateway's tokens live 60 s; this one must outlive the whole run.
+TOKEN=$(API_SECRET="$API_SECRET" "$MINT_TOKEN" "$USER_ID" "$EMAIL" $((4 * 3600))) ||
+    die "mint-token could not mint a token"
 python3 - "$BASE" "$TOKEN" <<'PY' || die "the minted token was refused by GET /me"
 import sys, urllib.request
 req = urllib.request.Request(sys.argv[1] + "/me", headers={"Authorization": "Bearer " + sys.argv[2]})

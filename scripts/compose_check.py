@@ -29,8 +29,10 @@ import jsonschema
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-BIN = os.environ.get("BIN_DIR", os.path.join(TARGET, "release"))
+# Cargo's own target directory (CARGO_TARGET_DIR, a cargo config, or ./target).
+TARGET = subprocess.run([os.path.join(ROOT, "scripts", "target-dir")], check=True,
+                        capture_output=True, text=True).stdout.strip()
+BIN = os.environ.get("BIN_DIR") or os.path.join(TARGET, "release")
 # The services read a `.env` in their working directory; a container has none, so neither do we.
 WORKDIR = tempfile.mkdtemp(prefix="compose-check-")
 ADMIN_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")

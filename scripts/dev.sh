@@ -8,6 +8,8 @@
 #  4. backend-api (:8080) and frontend-gateway (:3000) with prefixed logs, rebuilt and restarted
 #     when their sources change (a polling loop over `find`: no extra tool needed).
 #  5. Ctrl-C stops everything it started.
+# The binaries are run from cargo's own target directory (scripts/target-dir), so a
+# CARGO_TARGET_DIR or a cargo config's `build.target-dir` is honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +28,12 @@ APP_ENV=development
 ENV
     say "wrote .env with fresh development secrets"
 fi
-set -a; . ./.env; set +a
+# The services read .env themselves (real environment variables win); this script only needs
+# to know whether it names a database.
+if [ -z "${DATABASE_URL:-}" ]; then
+    DATABASE_URL=$(sed -n 's/^DATABASE_URL=//p' .env | tail -n1)
+    [ -n "$DATABASE_URL" ] && export DATABASE_URL || unset DATABASE_URL
+fi
 
 # --- Postgres ----------------------------------------------------------------------------
 PGDIR="$PWD/target/dev-postgres"
@@ -77,23 +84,24 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 build() { cargo build --locked -p backend-api -p frontend-gateway --bins; }
+BIN="$(scripts/target-dir)/debug"
 
 # Each service's output gets a coloured prefix. The service itself is started with `exec` in a
 # subshell whose pid we keep, so stopping it never leaves the pipe's reader behind.
 start_services() {
-    ./target/debug/backend-api  > >(sed -u "s/^/$(printf '\033[32m')backend | $(printf '\033[0m')/") 2>&1 &
+    "$BIN/backend-api"  > >(sed -u "s/^/$(printf '\033[32m')backend | $(printf '\033[0m')/") 2>&1 &
     pids+=($!)
-    ./target/debug/frontend-gateway > >(sed -u "s/^/$(printf '\033[35m')gateway | $(printf '\033[0m')/") 2>&1 &
+    "$BIN/frontend-gateway" > >(sed -u "s/^/$(printf '\033[35m')gateway | $(printf '\033[0m')/") 2>&1 &
     pids+=($!)
 }
 
 # --- build, migrate, demo data -----------------------------------------------------------
 say "building (the first build takes a few minutes)..."
 build
-./target/debug/migrate
-./target/debug/seed-demo
+"$BIN/migrate"
+"$BIN/seed-demo"
 
-stamp="target/.dev-sources.stamp"
+stamp="$BIN/.dev-sources.stamp"
 touch "$stamp"
 start_services
 for _ in $(seq 1 100); do
@@ -111,7 +119,7 @@ while true; do
     say "changed: $changed; rebuilding"
     if build; then
         stop_services
-        ./target/debug/migrate >/dev/null
+        "$BIN/migrate" >/dev/null
         start_services
         say "restarted"
     else
