@@ -23,6 +23,11 @@ e2e:
 dev:
     scripts/dev.sh
 
+# Runs `just dev` as a newcomer would (on a throwaway database on DATABASE_URL's server), checks the
+# stack answers and the demo user signs in, then stops it with Ctrl-C (see scripts/dev_check.sh).
+dev-check:
+    DATABASE_URL={{test_db}} scripts/dev_check.sh
+
 # Formatting check and clippy with warnings as errors.
 lint:
     cargo fmt --all -- --check
@@ -49,12 +54,13 @@ compose-check:
     cargo build --release --locked -p backend-api -p frontend-gateway --bins
     DATABASE_URL={{test_db}} python3 scripts/compose_check.py target/compose-spec/package/src/compose-spec/schema/compose-spec.json
 
-# Benchmark (issue 6): release binaries on a seeded database, wrk cases, RSS/CPU, instruction
-# counts; writes BENCHMARKS.md and bench/results/latest.json. Run it on an idle machine.
-# DURATION/WARMUP (seconds) shorten it for a smoke run.
+# Benchmark: the release binaries on a seeded database (1000 users x 10 workspaces), wrk cases
+# (backend direct, through the gateway, through nginx), RSS/CPU, cold starts and instruction
+# counts, checked against the targets; writes BENCHMARKS.md and bench/results/latest.json.
+# Run it on an idle machine; DURATION/WARMUP (seconds) shorten it for a smoke run.
 bench *args:
     command -v wrk >/dev/null && command -v nginx >/dev/null && command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nginx valgrind >/dev/null)
-    cargo build --release --locked -p backend-api -p frontend-gateway --bins
+    cargo build --release --locked -p backend-api -p frontend-gateway -p auth-contract --bins
     DATABASE_URL={{test_db}} python3 bench/run.py {{args}}
 
 # The same, with the article's Node stack (../shared/anchors/seed-stack, copied and built under

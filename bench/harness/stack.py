@@ -1,0 +1,183 @@
+"""The system under test and how it is brought up: the tools and binaries a run needs, the
+ports, the services' environments, starting backend-api, frontend-gateway, the upstream sink
+and nginx, and the setup steps (database, seed, cold starts, credentials)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from . import auth, db
+from .config import (API_SECRET, BENCH, BUILD_HINT, GATEWAY_CASES, PASSTHROUGH, RUN_PY, SERVICE_DEFAULTS,
+                     SINK_RULE_PREFIX, log)
+from .net import wait_ready
+from .procs import Processes, free_port
+
+
+class Stack:
+    """The processes of one run (stopped by PID at the end), their ports and PIDs, and the
+    credentials the load uses (`token` for user1, `cookie` for user1's session)."""
+
+    GATEWAY_READY = ["/readyz", "/healthz", "/api/auth/providers"]
+
+    def __init__(self, cfg, cases, run_dir, findings):
+        self.cfg, self.cases, self.run_dir, self.findings = cfg, cases, run_dir, findings
+        self.procs = Processes()
+        self.pids = {"gateway": None, "backend": None, "proxy": None}
+        self.ports = {}
+        self.local_pg = cfg.db_host in ("127.0.0.1", "localhost", "::1")
+        self.session_key = os.urandom(48).hex()  # 96 bytes
+        self.backend_bin = cfg.bin_dir / "backend-api"
+        self.gateway_bin = cfg.bin_dir / "frontend-gateway"
+        self.mint_bin = cfg.bin_dir / "mint-token"
+        self.need_gateway = bool(GATEWAY_CASES & set(cases)) or ("instr" in cases)
+        self.token = None
+        self.cookie = None
+
+    # -- before anything starts
+
+    def check_tools(self):
+        missing = []
+        need = ["psql"]
+        if set(self.cases) & {"a", "b", "c", "d", "storm"}:
+            need.append("wrk")
+        if "d" in self.cases:
+            need.append("nginx")
+        for tool in need:
+            if shutil.which(tool) is None:
+                missing.append(tool)
+        for b in (self.backend_bin, self.mint_bin):
+            if not b.exists():
+                missing.append(str(b))
+        if self.need_gateway and not self.gateway_bin.exists():
+            missing.append(str(self.gateway_bin))
+        if missing:
+            sys.exit("missing: " + ", ".join(missing) +
+                     f"\n(build: {BUILD_HINT}; "
+                     "tools: apt-get install -y wrk nginx postgresql-client; or use --only)")
+
+    def pick_ports(self):
+        for k, v in self.cfg.ports.items():
+            self.ports[k] = free_port(v)
+        self.ports["gateway2"] = free_port(self.ports["gateway"] + 1)
+        self.ports["gateway_instr"] = free_port(self.ports["gateway"] + 2)
+        self.ports["backend_instr"] = free_port(self.ports["backend"] + 2)
+
+    # -- services
+
+    def service_env(self, extra):
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ")}
+        env.update(DATABASE_URL=self.cfg.bench_url, API_SECRET=API_SECRET, RUST_LOG="warn")
+        env.update(SERVICE_DEFAULTS)
+        for knob in PASSTHROUGH:
+            if knob in os.environ:
+                env[knob] = os.environ[knob]
+        env.update(extra)
+        return env
+
+    def start(self, name, argv, env):
+        return self.procs.start(name, argv, env, self.run_dir / f"{name}.log", cwd=self.run_dir)
+
+    def start_backend(self, name="backend-api", port=None, wrapper=(), timeout=60):
+        """Starts a backend-api (under `wrapper`, e.g. valgrind); returns (process, ms to a 2xx /readyz)."""
+        port = port or self.ports["backend"]
+        p = self.start(name, [*wrapper, str(self.backend_bin)],
+                       self.service_env({"BACKEND_API_ADDR": f"127.0.0.1:{port}"}))
+        ms, _ = wait_ready(p, port, ["/readyz"], timeout)
+        return p, ms
+
+    def gateway_env(self, port):
+        rules = [{"source": f"{SINK_RULE_PREFIX}/:path*",
+                  "destination": f"http://127.0.0.1:{self.ports['sink']}/:path*"}]
+        return self.service_env({
+            "GATEWAY_ADDR": f"127.0.0.1:{port}",
+            "SESSION_KEY": self.session_key,
+            "BACKEND_API_URL": f"http://127.0.0.1:{self.ports['backend']}",
+            "PUBLIC_ORIGIN": f"http://127.0.0.1:{self.ports['gateway']}",
+            "GATEWAY_REWRITES": json.dumps(rules),
+            # Every bench client (the storm's 16 "users" included) comes from 127.0.0.1, which the
+            # per-IP sign-in throttle would cut off after 20 attempts a minute, so the storm would
+            # measure fast 429s instead of argon2. The per-account limit stays on (the storm signs
+            # in with correct passwords).
+            "SIGNIN_MAX_ATTEMPTS_PER_IP": "0",
+        })
+
+    def start_gateway(self, name="frontend-gateway", port=None, wrapper=(), timeout=60):
+        """Starts a frontend-gateway; returns (process, ms to the first 2xx, the path that answered)."""
+        port = port or self.ports["gateway"]
+        p = self.start(name, [*wrapper, str(self.gateway_bin)], self.gateway_env(port))
+        ms, path = wait_ready(p, port, self.GATEWAY_READY, timeout)
+        return p, ms, path
+
+    # -- setup steps
+
+    def setup_backend(self):
+        extras = self.findings.extras
+        log("starting backend-api on an empty database (applies the migrations)")
+        p, ms = self.start_backend()
+        extras["backend_first_start_with_migrations_ms"] = ms
+        log(f"  ready after {ms} ms (including migrations); seeding")
+        t0 = time.monotonic()
+        counts = db.seed(self.cfg.bench_url)
+        log(f"  seeded in {time.monotonic() - t0:.1f} s: users|workspaces|members = {counts}")
+        extras["seed"] = counts
+        self.procs.stop(p)
+        starts = []
+        for i in range(self.cfg.cold_starts):
+            p, ms = self.start_backend()
+            starts.append(ms)
+            if i + 1 < self.cfg.cold_starts:
+                self.procs.stop(p)
+        log(f"backend-api cold starts to 200 /readyz (migrations applied): {starts} ms")
+        extras["cold_start_backend_ms"] = starts
+        self.pids["backend"] = p.pid
+        user_id, email = db.user_id_and_email(self.cfg.bench_url, "user1@example.com")
+        self.token = auth.mint_token(self.mint_bin, user_id, email)
+
+    def setup_gateway(self):
+        if not self.need_gateway:
+            return
+        extras = self.findings.extras
+        self.start("sink", [sys.executable, str(RUN_PY), "--sink", str(self.ports["sink"])], dict(os.environ))
+        starts, path = [], None
+        for i in range(self.cfg.cold_starts):
+            p, ms, path = self.start_gateway()
+            starts.append(ms)
+            if i + 1 < self.cfg.cold_starts:
+                self.procs.stop(p)
+        self.pids["gateway"] = p.pid
+        extras["cold_start_gateway_ms"] = starts
+        extras["gateway_ready_path"] = path
+        log(f"frontend-gateway cold starts to 2xx {path}: {starts} ms")
+        if path != "/readyz":
+            self.findings.notes.append(f"frontend-gateway has no /readyz answering 200; its cold start was timed to the "
+                                       f"first 2xx from `{path}` instead.")
+        gp = self.ports["gateway"]
+        # A real argon2id hash: register a helper user, copy its hash to every seeded user.
+        auth.register_helper(gp)
+        db.share_helper_hash(self.cfg.bench_url)
+        self.cookie = auth.sign_in(gp, "user1@example.com")
+        log("signed in as user1@example.com (session cookie obtained)")
+
+    def setup_nginx(self):
+        if "d" not in self.cases:
+            return
+        prefix = self.run_dir / "nginx"
+        prefix.mkdir(exist_ok=True)
+        ka = f"keepalive {self.cfg.nginx_keepalive};" if self.cfg.nginx_keepalive > 0 else ""
+        conf = (BENCH / "nginx.conf.template").read_text()
+        for k, v in {"@PREFIX@": str(prefix), "@LISTEN@": f"127.0.0.1:{self.ports['nginx']}",
+                     "@UPSTREAM@": f"127.0.0.1:{self.ports['backend']}", "@TOKEN@": self.token,
+                     "@KEEPALIVE@": ka}.items():
+            conf = conf.replace(k, v)
+        (prefix / "nginx.conf").write_text(conf)
+        argv = ["nginx", "-e", str(prefix / "error.log"), "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
+        r = subprocess.run(argv + ["-t", "-q"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"nginx -t failed: {r.stderr}")
+        p = self.start("nginx", argv, dict(os.environ))
+        wait_ready(p, self.ports["nginx"], ["/readyz"], 30)
+        time.sleep(0.3)  # let the workers come up
+        self.pids["proxy"] = p.pid
