@@ -21,8 +21,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '\033[1;34m[api-fuzz]\033[0m %s\n' "$*"; }
-die() { printf '\033[1;31m[api-fuzz]\033[0m %s\n' "$*" >&2; exit 1; }
+SCRIPT=api-fuzz
+. scripts/lib.sh
 
 ADMIN_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 EXAMPLES="${API_FUZZ_EXAMPLES:-50}"
@@ -58,15 +58,8 @@ if [ ! -x "$MINT_TOKEN" ]; then
 fi
 
 # --- database ----------------------------------------------------------------------------------
-DB_NAME="api_fuzz_$(python3 -c 'import uuid; print(uuid.uuid4().hex[:12])')"
-# The same URL with its database (path) replaced, query string kept.
-DB_URL=$(python3 - "$ADMIN_URL" "$DB_NAME" <<'PY'
-import sys, urllib.parse as u
-url, name = sys.argv[1], sys.argv[2]
-p = u.urlsplit(url)
-print(u.urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment)))
-PY
-)
+DB_NAME=$(throwaway_db api_fuzz)
+DB_URL=$(database_url "$ADMIN_URL" "$DB_NAME")
 psql "$ADMIN_URL" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE \"$DB_NAME\"" >/dev/null
 say "database $DB_NAME"
 

@@ -13,8 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '\033[1;34m[dev]\033[0m %s\n' "$*"; }
-die() { printf '\033[1;31m[dev]\033[0m %s\n' "$*" >&2; exit 1; }
+SCRIPT=dev
+. scripts/lib.sh
 
 # --- .env with development secrets -------------------------------------------------------
 if [ ! -f .env ]; then

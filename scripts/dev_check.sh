@@ -7,17 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '\033[1;34m[dev-check]\033[0m %s\n' "$*"; }
-die() { printf '\033[1;31m[dev-check]\033[0m %s\n' "$*" >&2; exit 1; }
+SCRIPT=dev-check
+. scripts/lib.sh
 
 ADMIN_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-DB_NAME="dev_check_$(python3 -c 'import uuid; print(uuid.uuid4().hex[:12])')"
-DB_URL=$(python3 - "$ADMIN_URL" "$DB_NAME" <<'PY'
-import sys, urllib.parse as u
-p = u.urlsplit(sys.argv[1])
-print(u.urlunsplit((p.scheme, p.netloc, "/" + sys.argv[2], p.query, p.fragment)))
-PY
-)
+DB_NAME=$(throwaway_db dev_check)
+DB_URL=$(database_url "$ADMIN_URL" "$DB_NAME")
 for port in 3000 8080; do
     if python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $port)) != 0)"; then
         die "port $port is taken; stop what listens there first"
@@ -40,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "just dev on database $DB_NAME (CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-unset}, binaries in $(scripts/target-dir))"
+say "just dev on database $DB_NAME (CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-unset}, binaries in $(scripts/target-dir)/debug)"
 # Its own process group, so Ctrl-C can be sent to it as a terminal would.
 DATABASE_URL="$DB_URL" setsid just dev >"$LOG" 2>&1 < /dev/null &
 DEV_PID=$!
