@@ -15,7 +15,8 @@ CREATE TYPE workspace_role AS ENUM ('owner', 'admin', 'member', 'viewer');
 -- workspace_members: who belongs to which workspace, and with which role. The backend's
 -- authorization reads only this table. A member row goes away with its workspace or its user.
 -- The rule "a workspace keeps at least one owner" is enforced by the backend under a row lock
--- on the workspace (see backend-api's members repository).
+-- on the workspace (backend-api's `roles::keeps_an_owner`, inside the transaction that first
+-- locks the workspace row).
 CREATE TABLE workspace_members (
     workspace_id  uuid           NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
     user_id       uuid           NOT NULL REFERENCES users (id) ON DELETE CASCADE,

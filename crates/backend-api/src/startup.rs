@@ -6,7 +6,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use auth_contract::Verifier;
-use web_common::db::MIGRATOR;
+use web_common::db::migrate;
 use web_common::{Problem, problem, request_id};
 
 use crate::config::Settings;
@@ -52,7 +52,7 @@ impl Application {
         let pool = settings.database.pool();
         // Fail here, named as a connection problem, rather than inside the migrations.
         drop(pool.acquire().await.map_err(StartupError::Database)?);
-        MIGRATOR.run(&pool).await?;
+        migrate(&pool).await?;
         let state = web::Data::new(AppState {
             pool,
             reads: settings.database.lane(),

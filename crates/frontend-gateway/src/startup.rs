@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use web_common::db::MIGRATOR;
+use web_common::db::migrate;
 
 use crate::config::Settings;
 use crate::identity::csrf::Csrf;
@@ -64,7 +64,7 @@ impl Application {
     /// builds the server.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let pool = settings.database.pool();
-        MIGRATOR.run(&pool).await?;
+        migrate(&pool).await?;
         // Make the dummy hash now, so the first sign-in with an unknown email costs no more
         // than any other (no timing difference to learn from).
         tokio::task::spawn_blocking(password::dummy_hash)

@@ -22,7 +22,7 @@ use testcontainers_modules::testcontainers::ContainerAsync;
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use tokio::sync::OnceCell;
 
-use web_common::db::MIGRATOR;
+use web_common::db::migrate;
 
 /// A database that lives as long as the test.
 #[derive(Debug)]
@@ -144,8 +144,7 @@ impl TestDatabase {
             .connect_with(options.clone())
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {name}: {e}"));
-        MIGRATOR
-            .run(&pool)
+        migrate(&pool)
             .await
             .unwrap_or_else(|e| panic!("migrations failed on {name}: {e}"));
         Self {

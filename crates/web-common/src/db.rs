@@ -25,9 +25,46 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The project's migrations (the top-level `migrations/`), embedded in every binary that
-/// applies them: both services at start-up (sqlx serialises concurrent runs with an advisory
-/// lock), `migrate`, `seed-demo` and the tests' fresh databases.
+/// applies them. Apply them with [`migrate`].
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Released migrations whose text was corrected afterwards in SQL comments only (what they do
+/// is unchanged), with the SHA-384 of the text they were released with. sqlx records each
+/// migration's checksum and refuses a database whose record differs from the embedded text;
+/// [`migrate`] brings such a record up to date instead. A test holds each entry to the
+/// released text (kept as a fixture) and to "comments only".
+pub const REWORDED: &[(i64, &str)] = &[(
+    20261127000002,
+    "49825e5e8f15b04c203bc41fb659b00fa17afcb2e5116b511bfb0e73d381d9b966737e6be6574775291d77442be1eedb",
+)];
+
+/// Applies [`MIGRATOR`]'s migrations: both services at start-up (sqlx serialises concurrent
+/// runs with an advisory lock), `migrate`, `seed-demo` and the tests' fresh databases. A
+/// database migrated with the released text of a [`REWORDED`] migration has that record's
+/// checksum updated first (idempotent, so instances starting together do no harm).
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let recorded: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+            .fetch_one(pool)
+            .await?;
+    if recorded.is_some() {
+        for (version, released) in REWORDED {
+            let Some(current) = MIGRATOR.iter().find(|m| m.version == *version) else {
+                continue;
+            };
+            let released = hex::decode(released).unwrap_or_default();
+            sqlx::query(
+                "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2 AND checksum = $3",
+            )
+            .bind(&current.checksum[..])
+            .bind(version)
+            .bind(released)
+            .execute(pool)
+            .await?;
+        }
+    }
+    MIGRATOR.run(pool).await
+}
 
 /// How a [`Lane`] sizes and checks its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

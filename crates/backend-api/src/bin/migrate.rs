@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
-use web_common::db::MIGRATOR;
+use web_common::db::migrate;
 use web_common::settings::DatabaseSettings;
 
 #[tokio::main(flavor = "current_thread")]
@@ -19,9 +19,9 @@ async fn main() -> ExitCode {
         if create_if_missing(&database.options).await? {
             eprintln!("migrate: created the database");
         }
-        let mut conn = database.options.connect().await?;
-        MIGRATOR.run(&mut conn).await?;
-        conn.close().await?;
+        let pool = database.pool();
+        migrate(&pool).await?;
+        pool.close().await;
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use frontend_gateway::identity::password::{Hasher, default_concurrency};
 use frontend_gateway::identity::users;
 use sqlx::PgPool;
-use web_common::db::MIGRATOR;
+use web_common::db::migrate;
 use web_common::settings::DatabaseSettings;
 
 const WORKSPACE: &str = "Demo workspace";
@@ -35,7 +35,7 @@ async fn main() -> ExitCode {
 }
 
 async fn seed(pool: &PgPool, email: &str, pass: &str) -> Result<bool, Box<dyn std::error::Error>> {
-    MIGRATOR.run(pool).await?;
+    migrate(pool).await?;
     if users::find_by_email(pool, email).await?.is_some() {
         return Ok(false);
     }
