@@ -1,4 +1,4 @@
-//! Fuzzing the token verifier (issue 5, "Fuzzing"), on stable Rust: property-based suites run
+//! Fuzzing the token verifier on stable Rust: property-based suites run
 //! for `FUZZ_CASES` cases each (default 256, so `cargo test` stays quick; `just fuzz` runs many
 //! more).
 //!

@@ -1,5 +1,5 @@
-//! The adversarial suite (issue 5, "Gateway"): one test per line of the issue, in its order.
-//! Each test's name says the property it proves.
+//! The adversarial suite: one test per attack on the gateway (SECURITY.md maps each attack to
+//! its test). Each test's name says the property it proves.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
