@@ -123,12 +123,8 @@ fn session(src: &impl Source, app_env: AppEnv) -> Result<SessionSettings, Config
                 hint: "production needs a fixed key of at least 64 bytes (make one with `openssl rand -base64 64`)",
             });
         }
-        None => {
-            tracing::warn!(
-                "SESSION_KEY is not set: using a random key, so sessions end when the gateway restarts"
-            );
-            SessionKey::generate()
-        }
+        // Said at start-up (`Application::build`), once logging is set up.
+        None => SessionKey::generate(),
     };
     let idle_timeout = secs(src, "SESSION_IDLE_TIMEOUT_SECS", 86_400)?;
     let absolute_timeout = secs(src, "SESSION_ABSOLUTE_TIMEOUT_SECS", 604_800)?;
@@ -336,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn the_two_settings_once_read_outside_the_config_are_checked_here() {
+    fn the_session_cache_and_the_hashing_concurrency_refuse_bad_values_by_name() {
         let s = Settings::from_source(&with(
             with(base(), "SESSION_CACHE_MS", "0"),
             "PASSWORD_HASH_CONCURRENCY",

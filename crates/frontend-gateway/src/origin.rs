@@ -7,6 +7,8 @@ use std::str::FromStr;
 use actix_web::http::Uri;
 use web_common::env::ConfigError;
 
+use crate::proxy::rewrite::base_url;
+
 /// `scheme://host[:port]`, lower-cased, nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicOrigin(String);
@@ -55,21 +57,15 @@ impl FromStr for PublicOrigin {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let invalid = |reason: &str| ConfigError::invalid("PUBLIC_ORIGIN", reason);
-        let uri: Uri = s.trim().parse().map_err(|_| invalid("not a URL"))?;
-        let scheme = match uri.scheme_str() {
-            Some(scheme @ ("http" | "https")) => scheme,
-            _ => return Err(invalid("must start with http:// or https://")),
-        };
-        let authority = uri
-            .authority()
-            .filter(|a| !a.host().is_empty() && !a.as_str().contains('@'))
-            .ok_or_else(|| invalid("must name a host (and no user info)"))?;
-        if uri.query().is_some() || !matches!(uri.path(), "" | "/") {
+        // An upstream base URL (http(s), a host, no user info, no query) that is only an origin.
+        let base = base_url(s).map_err(|reason| invalid(&reason))?;
+        let uri: Uri = base.parse().map_err(|_| invalid("not a URL"))?;
+        if !matches!(uri.path(), "" | "/") {
             return Err(invalid(
                 "must be an origin (scheme, host and port) without a path",
             ));
         }
-        Ok(Self(format!("{scheme}://{authority}").to_ascii_lowercase()))
+        Ok(Self(base.to_ascii_lowercase()))
     }
 }
 

@@ -63,6 +63,11 @@ impl Application {
     /// Connects (lazily) to Postgres, applies migrations, binds `settings.server.addr` and
     /// builds the server.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        if settings.session.key.is_generated() {
+            tracing::warn!(
+                "SESSION_KEY is not set: using a random key, so sessions end when the gateway restarts"
+            );
+        }
         let pool = settings.database.pool();
         migrate(&pool).await?;
         // Make the dummy hash now, so the first sign-in with an unknown email costs no more

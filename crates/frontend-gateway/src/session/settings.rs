@@ -24,9 +24,13 @@ pub struct SessionSettings {
     pub cache_ttl: Duration,
 }
 
-/// `SESSION_KEY`: at least [`MIN_SESSION_KEY_LEN`] bytes. `Debug` never shows it.
+/// `SESSION_KEY`: at least [`MIN_SESSION_KEY_LEN`] bytes, or a random one in development.
+/// `Debug` never shows it.
 #[derive(Clone)]
-pub struct SessionKey(Vec<u8>);
+pub struct SessionKey {
+    bytes: Vec<u8>,
+    generated: bool,
+}
 
 impl SessionKey {
     /// Accepts `bytes` when long enough.
@@ -40,19 +44,30 @@ impl SessionKey {
                 ),
             ));
         }
-        Ok(Self(bytes))
+        Ok(Self {
+            bytes,
+            generated: false,
+        })
     }
 
     /// A random key (development only: sessions then end when the gateway restarts).
     pub fn generate() -> Self {
         let mut bytes = vec![0; MIN_SESSION_KEY_LEN];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self(bytes)
+        Self {
+            bytes,
+            generated: true,
+        }
     }
 
     /// The key bytes.
     pub fn expose(&self) -> &[u8] {
-        &self.0
+        &self.bytes
+    }
+
+    /// `true` for a key made by [`SessionKey::generate`]: sessions end when the process does.
+    pub fn is_generated(&self) -> bool {
+        self.generated
     }
 }
 
