@@ -28,6 +28,24 @@ dev:
 dev-check:
     DATABASE_URL={{test_db}} scripts/dev_check.sh
 
+# The real OpenID Provider goes under <target>/npm/oidc-provider-<first 16 hex of
+# sha256(package-lock.json)>/, by the same rule and file lock as crates/test-support/src/oidc_provider.rs
+# (Node.js and npm needed).
+# Install the test peers' npm packages (the tests also do this on first use).
+peers:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    src=crates/test-support/peers/oidc-provider
+    dir="${CARGO_TARGET_DIR:-target}/npm/oidc-provider-$(sha256sum "$src/package-lock.json" | cut -c1-16)"
+    mkdir -p "$dir"
+    flock "$dir/.install.lock" bash -c '
+        test -f "$2/node_modules/.package-lock.json" && exit 0
+        cp "$1/package.json" "$1/package-lock.json" "$2/"
+        cd "$2" && npm ci --no-audit --no-fund --ignore-scripts
+    ' _ "$src" "$dir"
+    cp "$src/provider.mjs" "$dir/provider.mjs"
+    echo "oidc-provider peer installed in $dir"
+
 # Formatting check and clippy with warnings as errors.
 lint:
     cargo fmt --all -- --check

@@ -3,7 +3,8 @@
 //!
 //! They come in groups, each handed whole to the part of the gateway it configures: where to
 //! listen, the database, the logs (shared with the backend, see [`web_common::settings`]), the
-//! sessions ([`SessionSettings`]), sign-in ([`SignInSettings`]) and the proxy
+//! sessions ([`SessionSettings`]), sign-in ([`SignInSettings`]), the sign-in methods and
+//! identity providers ([`AuthSettings`], read by [`provider_config`]) and the proxy
 //! ([`ProxySettings`], its rewrite table built once, here). Every variable is documented in
 //! `.env.example`. Secrets (`API_SECRET`, `SESSION_KEY`, the database password) are wrapped so
 //! `Debug` never prints them, and errors name the variable, never its value.
@@ -16,9 +17,9 @@ use auth_contract::Secret;
 use web_common::env::{AppEnv, ConfigError, Recorder, Source, parsed_or, required, secs};
 use web_common::settings::{DatabaseSettings, LogSettings, ServerSettings};
 
-use crate::identity::SignInSettings;
 use crate::identity::password::default_concurrency;
 use crate::identity::throttle::Limits;
+use crate::identity::{AuthSettings, SignInSettings, provider_config};
 use crate::origin::PublicOrigin;
 use crate::proxy::ProxySettings;
 use crate::proxy::forwarded::TrustedProxies;
@@ -49,6 +50,8 @@ pub struct Settings {
     pub session: SessionSettings,
     /// Sign-in limits and password hashing.
     pub sign_in: SignInSettings,
+    /// The sign-in methods: credentials on or off, the identity providers, allowed domains.
+    pub auth: AuthSettings,
     /// The upstreams, the rewrite table and the proxy's limits.
     pub proxy: ProxySettings,
 }
@@ -84,6 +87,7 @@ impl Settings {
                     default_concurrency(),
                 )?,
             },
+            auth: provider_config::auth(src, app_env)?,
             proxy: proxy(src)?,
         };
         Ok(settings)

@@ -12,6 +12,9 @@
 //!      `Origin: PUBLIC_ORIGIN`. Every current browser sends one of them on such requests;
 //!      a script with a cookie jar has to send `Origin` itself.
 //!
+//! `/api/auth/backchannel-logout/*` is exempt from 3: identity providers post there from their
+//! servers, and it acts on a signed token, never on cookies.
+//!
 //! Without signals, `/api/auth/*` stays open to non-browser clients (curl, scripts): they have
 //! no ambient cookies to abuse, and the form endpoints still check their csrfToken.
 
@@ -94,7 +97,9 @@ fn refusal(req: &ServiceRequest) -> Option<Problem> {
             )),
         );
     }
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || is_server_to_server(req.path())
+    {
         return None;
     }
     let origin = req.app_data::<web::Data<PublicOrigin>>()?;
@@ -115,6 +120,13 @@ fn refusal(req: &ServiceRequest) -> Option<Problem> {
         }
         Site::SameOrigin | Site::Unknown => None,
     }
+}
+
+/// `/api/auth/backchannel-logout/*`: posted by an identity provider's server, which may send
+/// any `Origin` or none. It reads no cookie (it acts on a signed logout token only), so there is
+/// no ambient authority for a cross-site request to abuse.
+fn is_server_to_server(path: &str) -> bool {
+    path.starts_with("/api/auth/backchannel-logout/")
 }
 
 #[cfg(test)]

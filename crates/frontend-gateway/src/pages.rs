@@ -1,7 +1,7 @@
 //! The web app: plain HTML, CSS and JavaScript from `web/`, embedded in the binary (no build
 //! step). It talks only to `/api/auth/*` and `/api/*` on this origin.
 //!
-//! App pages (`/workspaces`, `/workspaces/{id}`) need a session: a signed-out visitor is sent to
+//! App pages (`/workspaces`, `/workspaces/{id}`, `/account`) need a session: a signed-out visitor is sent to
 //! `/signin?callbackUrl=<the page>` and comes back after signing in. A browser that navigates
 //! to a page that does not exist gets the app's own 404 page ([`not_found_page`]); API clients
 //! keep their problem+json. Every page carries a Content-Security-Policy without inline script,
@@ -27,6 +27,7 @@ const SIGNIN: &str = include_str!("../web/signin.html");
 const REGISTER: &str = include_str!("../web/register.html");
 const WORKSPACES: &str = include_str!("../web/workspaces.html");
 const WORKSPACE: &str = include_str!("../web/workspace.html");
+const ACCOUNT: &str = include_str!("../web/account.html");
 const NOT_FOUND: &str = include_str!("../web/not-found.html");
 const APP_CSS: &str = include_str!("../web/assets/app.css");
 const APP_JS: &str = include_str!("../web/assets/app.js");
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/register", web::get().to(|| async { page(REGISTER) }))
         .route("/workspaces", web::get().to(workspaces))
         .route("/workspaces/{id}", web::get().to(workspace))
+        .route("/account", web::get().to(account))
         .route(
             "/assets/app.css",
             web::get().to(|| async { asset(APP_CSS, "text/css; charset=utf-8") }),
@@ -66,6 +68,14 @@ async fn workspace(
     origin: web::Data<PublicOrigin>,
 ) -> HttpResponse {
     signed_in_page(&req, &session, &origin, WORKSPACE)
+}
+
+async fn account(
+    req: HttpRequest,
+    session: UserSession,
+    origin: web::Data<PublicOrigin>,
+) -> HttpResponse {
+    signed_in_page(&req, &session, &origin, ACCOUNT)
 }
 
 /// The page for a signed-in visitor; a signed-out one goes to sign in and comes back here.
@@ -252,7 +262,7 @@ mod tests {
 
     #[test]
     fn pages_load_only_same_origin_scripts_and_no_inline_code() {
-        for html in [SIGNIN, REGISTER, WORKSPACES, WORKSPACE, NOT_FOUND] {
+        for html in [SIGNIN, REGISTER, WORKSPACES, WORKSPACE, ACCOUNT, NOT_FOUND] {
             assert!(html.contains(r#"<script type="module" src="/assets/app.js"></script>"#));
             assert_eq!(html.matches("<script").count(), 1, "no inline script");
             assert!(
@@ -263,6 +273,18 @@ mod tests {
                 !has_event_handler_attribute(html),
                 "no inline event handlers"
             );
+        }
+    }
+
+    #[test]
+    fn every_signed_in_page_links_to_the_account_page_from_its_header() {
+        for html in [WORKSPACES, WORKSPACE, ACCOUNT] {
+            let header = html
+                .split_once("<header")
+                .and_then(|(_, rest)| rest.split_once("</header>"))
+                .map(|(header, _)| header)
+                .expect("a header");
+            assert!(header.contains(r#"href="/account""#), "{header}");
         }
     }
 }

@@ -12,7 +12,7 @@ use web_common::db::migrate;
 use crate::config::Settings;
 use crate::identity::csrf::Csrf;
 use crate::identity::password;
-use crate::identity::providers::{Credentials, Provider, Providers};
+use crate::identity::providers::{Providers, oauth};
 use crate::identity::{self, Identity};
 use crate::proxy::{self, Proxy};
 use crate::session::{self, Sessions};
@@ -49,6 +49,9 @@ pub struct Application {
     port: u16,
     server: Server,
     sessions: Sessions,
+    providers: Providers,
+    pool: sqlx::PgPool,
+    provider_timeout: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -81,11 +84,32 @@ impl Application {
         let port = listener.local_addr().map_err(bind_error)?.port();
         let secure = settings.app_env.is_production();
         let sessions = Sessions::new(pool.clone(), settings.session.clone(), secure);
-        let server = server(listener, settings, pool, sessions.clone()).map_err(bind_error)?;
+        let providers = Providers::from_settings(&settings.auth);
+        for provider in providers.listing(&settings.public_origin).values() {
+            if provider.kind == "oauth" {
+                tracing::info!(
+                    provider = %provider.id,
+                    redirect_uri = %provider.callback_url,
+                    "identity provider configured: register this redirect URI with it"
+                );
+            }
+        }
+        let provider_timeout = settings.auth.provider_timeout;
+        let server = server(
+            listener,
+            settings,
+            pool.clone(),
+            sessions.clone(),
+            providers.clone(),
+        )
+        .map_err(bind_error)?;
         Ok(Self {
             port,
             server,
             sessions,
+            providers,
+            pool,
+            provider_timeout,
         })
     }
 
@@ -94,11 +118,16 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM), deleting expired sessions meanwhile.
+    /// Serves until the server is stopped (SIGINT/SIGTERM), deleting expired sessions and
+    /// sign-in flows meanwhile, and discovering the OpenID providers (retrying those that do
+    /// not answer) in the background.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let oidc = self.providers.oidc().cloned().collect();
+        let _discovery = oauth::discovery::start(oidc, self.provider_timeout);
         tokio::select! {
             result = self.server => result,
             () = self.sessions.clean_up_periodically(SESSION_CLEAN_UP_EVERY) => Ok(()),
+            () = identity::clean_up_periodically(self.pool, SESSION_CLEAN_UP_EVERY) => Ok(()),
         }
     }
 }
@@ -108,6 +137,7 @@ fn server(
     settings: Settings,
     pool: sqlx::PgPool,
     sessions: Sessions,
+    providers: Providers,
 ) -> std::io::Result<Server> {
     let csrf = Csrf::new(settings.session.key.expose(), sessions.secure());
     let identity = web::Data::new(Identity::new(
@@ -115,10 +145,12 @@ fn server(
         settings.public_origin.clone(),
         csrf,
         settings.sign_in,
+        settings.auth.allowed_email_domains.clone(),
         sessions.clone(),
         settings.trusted_proxies.clone(),
     ));
-    let providers = web::Data::new(Providers::new(vec![Provider::Credentials(Credentials)]));
+    let providers = web::Data::new(providers);
+    let provider_timeout = settings.auth.provider_timeout;
     let connect_timeout = settings.proxy.connect_timeout;
     let proxy = web::Data::new(Proxy::new(
         settings.proxy,
@@ -134,6 +166,9 @@ fn server(
             .app_data(sessions.clone())
             .app_data(proxy.clone())
             .app_data(web::Data::new(proxy::client(connect_timeout)))
+            .app_data(web::Data::new(oauth::http::ProviderHttp::new(
+                provider_timeout,
+            )))
             .app_data(web_common::problem::json_config(OWN_BODY_LIMIT))
             .app_data(web::PayloadConfig::default().limit(OWN_BODY_LIMIT))
             .configure(|cfg| identity::configure(cfg, identity, providers))

@@ -42,7 +42,7 @@ async fn seed(pool: &PgPool, email: &str, pass: &str) -> Result<bool, Box<dyn st
     let hash = Hasher::new(default_concurrency())
         .hash(pass.to_owned())
         .await?;
-    let user = users::insert(pool, email, "Demo User", &hash).await?;
+    let user = users::insert(pool, email, "Demo User", Some(&hash)).await?;
     let workspace = uuid::Uuid::now_v7();
     let mut tx = pool.begin().await?;
     sqlx::query("INSERT INTO workspaces (id, name, created_by) VALUES ($1, $2, $3)")

@@ -1,17 +1,18 @@
 //! Account management beyond next-auth: registration, a password change (ending every other
-//! session) and signing out everywhere.
+//! session), signing out everywhere, and the providers linked to the account.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use web_common::Problem;
 
-use super::password;
+use super::providers::Providers;
+use super::providers::oauth::is_fresh;
 use super::sign_in::{Verified, start_session};
 use super::state::Identity;
-use super::users;
 use super::wire::SessionBody;
+use super::{accounts, password, text, users};
 use crate::error::Error;
 use crate::session::{SessionUser, UserSession};
 
@@ -32,36 +33,39 @@ impl std::fmt::Debug for RegisterBody {
     }
 }
 
+fn credentials_off() -> Problem {
+    Problem::not_found("Email and password sign-in is off.")
+}
+
 /// `POST /api/auth/register` (JSON `{email, password, name}`): creates the account and signs
-/// it in (201 with the session body); 409 for a taken email, 422 naming a bad field.
+/// it in (201 with the session body); 409 for a taken email, 422 naming a bad field; 404 when
+/// credentials are off.
 pub async fn register(
     body: web::Json<RegisterBody>,
     session: UserSession,
     identity: web::Data<Identity>,
+    providers: web::Data<Providers>,
 ) -> Result<HttpResponse, Error> {
+    if !providers.credentials() {
+        return Err(credentials_off().into());
+    }
     let (email, name) = validate(&body)?;
     let hash = identity.hasher.hash(body.password.clone()).await?;
-    let id = match users::insert(&identity.users, &email, &name, &hash).await {
+    let id = match users::insert(&identity.users, &email, &name, Some(&hash)).await {
         Ok(id) => id,
         Err(users::InsertError::DuplicateEmail) => {
             return Err(Problem::conflict("An account with this email already exists.").into());
         }
         Err(users::InsertError::Database(e)) => return Err(e.into()),
     };
-    let user = start_session(&identity, &session, Verified { id, email, name }).await?;
+    let user = start_session(&identity, &session, Verified { id, email, name }, None).await?;
     Ok(HttpResponse::Created().json(SessionBody::new(&identity.sessions, &user)))
 }
 
 fn validate(body: &RegisterBody) -> Result<(String, String), Problem> {
-    let email = body.email.trim();
-    let valid_email = (3..=254).contains(&email.chars().count())
-        && !email.chars().any(char::is_whitespace)
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
-    if !valid_email {
+    let Some(email) = text::email(&body.email) else {
         return Err(Problem::invalid_field("email", "must be an email address"));
-    }
+    };
     let name = body.name.trim();
     if !(1..=100).contains(&name.chars().count()) {
         return Err(Problem::invalid_field(
@@ -70,7 +74,7 @@ fn validate(body: &RegisterBody) -> Result<(String, String), Problem> {
         ));
     }
     validate_password("password", &body.password)?;
-    Ok((email.to_owned(), name.to_owned()))
+    Ok((email, name.to_owned()))
 }
 
 /// The password rules (registration and password change): 8 to 128 characters.
@@ -97,6 +101,7 @@ fn not_signed_in() -> Problem {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordBody {
+    #[serde(default)]
     current_password: String,
     new_password: String,
 }
@@ -109,13 +114,19 @@ impl std::fmt::Debug for PasswordBody {
 
 /// `POST /api/auth/password` `{currentPassword, newPassword}`: checks the current password
 /// (throttled like a sign-in), stores the new hash and deletes EVERY session of the user in
-/// one transaction, then starts a fresh one for this client, which stays signed in.
+/// one transaction, then starts a fresh one for this client, which stays signed in. A user
+/// without a password (signed up through a provider) sets one without `currentPassword`, from
+/// a sign-in under ten minutes old (else 403). 404 when credentials are off.
 pub async fn change_password(
     req: HttpRequest,
     body: web::Json<PasswordBody>,
     session: UserSession,
     identity: web::Data<Identity>,
+    providers: web::Data<Providers>,
 ) -> Result<HttpResponse, Error> {
+    if !providers.credentials() {
+        return Err(credentials_off().into());
+    }
     let Some(user) = session.user() else {
         return Err(not_signed_in().into());
     };
@@ -130,18 +141,25 @@ pub async fn change_password(
         session.sign_out();
         return Err(not_signed_in().into());
     };
-    let current = body.current_password.clone();
-    if !identity
-        .hasher
-        .verify(current, Some(account.password_hash))
-        .await?
-    {
-        return Err(Problem::forbidden("The current password is wrong.").into());
+    match account.password_hash {
+        Some(current_hash) => {
+            let current = body.current_password.clone();
+            if !identity.hasher.verify(current, Some(current_hash)).await? {
+                return Err(Problem::forbidden("The current password is wrong.").into());
+            }
+        }
+        None if !is_fresh(user.signed_in_at) => {
+            return Err(Problem::forbidden(
+                "Setting a first password needs a recent sign-in: sign out, sign in again, then set it within 10 minutes.",
+            )
+            .into());
+        }
+        None => {}
     }
     identity.throttle.succeeded(&user.email);
     let hash = identity.hasher.hash(body.new_password.clone()).await?;
     let mut tx = identity.users.begin().await?;
-    users::set_password(&mut tx, user.id, &hash).await?;
+    users::set_password(&mut tx, user.id, Some(&hash)).await?;
     identity.sessions.end_all(tx, user.id).await?;
     let user = SessionUser {
         signed_in_at: OffsetDateTime::now_utc().unix_timestamp(),
@@ -165,6 +183,92 @@ pub async fn sign_out_everywhere(
     session.sign_out();
     tracing::info!(user_id = %user.id, sessions = ended, "signed out everywhere");
     Ok(HttpResponse::Ok().json(serde_json::json!({ "url": identity.origin.url("/") })))
+}
+
+/// One linked provider in `GET /api/auth/accounts`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkedItem {
+    provider: String,
+    email: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    last_sign_in_at: OffsetDateTime,
+}
+
+/// `GET /api/auth/accounts`: `{"items": [{provider, email, createdAt, lastSignInAt}],
+/// "hasPassword": bool}` for the signed-in user.
+pub async fn linked(
+    session: UserSession,
+    identity: web::Data<Identity>,
+) -> Result<HttpResponse, Error> {
+    let Some(user) = session.user() else {
+        return Err(not_signed_in().into());
+    };
+    let Some(account) = users::find_by_id(&identity.users, user.id).await? else {
+        session.sign_out();
+        return Err(not_signed_in().into());
+    };
+    let items: Vec<LinkedItem> = accounts::of_user(&identity.users, user.id)
+        .await?
+        .into_iter()
+        .map(|l| LinkedItem {
+            provider: l.provider,
+            email: l.email,
+            created_at: l.created_at,
+            last_sign_in_at: l.last_sign_in_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "items": items,
+        "hasPassword": account.password_hash.is_some(),
+    })))
+}
+
+/// `DELETE /api/auth/accounts/{provider}`: unlinks the provider from the signed-in user (204);
+/// 404 when it is not linked; 409 when it would leave them no way to sign in (a password with
+/// credentials on, or another configured provider).
+pub async fn unlink(
+    path: web::Path<String>,
+    session: UserSession,
+    identity: web::Data<Identity>,
+    providers: web::Data<Providers>,
+) -> Result<HttpResponse, Error> {
+    let Some(user) = session.user() else {
+        return Err(not_signed_in().into());
+    };
+    let provider = path.into_inner();
+    let mut tx = identity.users.begin().await?;
+    // Serialises unlinks of one user, so two at once cannot both see "another way is left".
+    let Some(account) = sqlx::query_as::<_, users::Account>(
+        "SELECT id, email, name, password_hash FROM users WHERE id = $1 FOR UPDATE",
+    )
+    .bind(user.id)
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Err(not_signed_in().into());
+    };
+    let linked = accounts::of_user(&mut *tx, user.id).await?;
+    if !linked.iter().any(|l| l.provider == provider) {
+        return Err(Problem::not_found("This provider is not linked to your account.").into());
+    }
+    let other_ways = linked
+        .iter()
+        .filter(|l| l.provider != provider && providers.oauth(&l.provider).is_some())
+        .count()
+        + usize::from(account.password_hash.is_some() && providers.credentials());
+    if other_ways == 0 {
+        return Err(Problem::conflict(
+            "This is your only way to sign in: set a password or link another provider first.",
+        )
+        .into());
+    }
+    accounts::delete(&mut *tx, user.id, &provider).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user.id, provider, "provider unlinked");
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]

@@ -13,10 +13,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use web_common::Problem;
 
-use super::account;
-use super::providers::{Providers, credentials};
+use super::providers::oauth::OAuth;
+use super::providers::oauth::http::ProviderHttp;
+use super::providers::{Provider, Providers, credentials};
 use super::state::Identity;
 use super::wire::{FormOrJson, SessionBody, fields, url_or_redirect, wants_json};
+use super::{account, backchannel};
 use crate::pages;
 use crate::session::UserSession;
 
@@ -35,8 +37,17 @@ pub fn configure(
             .route("/csrf", web::get().to(csrf))
             .route("/providers", web::get().to(list_providers))
             .route("/callback/{provider}", web::post().to(callback))
-            .route("/signin", web::post().to(credentials::sign_in))
+            .route("/callback/{provider}", web::get().to(provider_callback))
+            .route("/signin", web::post().to(json_sign_in))
             .route("/signin", web::get().to(sign_in_page))
+            .route("/signin/{provider}", web::post().to(provider_sign_in))
+            .route("/signin/{provider}", web::get().to(sign_in_page))
+            .route("/accounts", web::get().to(account::linked))
+            .route("/accounts/{provider}", web::delete().to(account::unlink))
+            .route(
+                "/backchannel-logout/{provider}",
+                web::post().to(backchannel::logout),
+            )
             .route("/error", web::get().to(error_page))
             .route("/session", web::get().to(session))
             .route("/signout", web::post().to(sign_out))
@@ -83,9 +94,27 @@ async fn list_providers(
     HttpResponse::Ok().json(providers.listing(&identity.origin))
 }
 
-/// `POST /api/auth/callback/{provider}`: a form (or JSON) carrying next-auth's CSRF token,
-/// handed to the provider once the token checks out. A bad token: 403 `{url}` (or a 302),
-/// nobody signed in.
+/// The form fields of a next-auth post, when its CSRF token checks out; else the answer: 403
+/// `{url}` (or a 302) to the sign-in page, nobody signed in.
+fn checked_form(
+    req: &HttpRequest,
+    body: FormOrJson,
+    identity: &Identity,
+) -> Result<HashMap<String, String>, HttpResponse> {
+    let fields = fields(body);
+    if identity.csrf.form_ok(req, &fields) {
+        return Ok(fields);
+    }
+    let url = identity.origin.url("/api/auth/signin?csrf=true");
+    Err(url_or_redirect(
+        StatusCode::FORBIDDEN,
+        wants_json(&fields),
+        &url,
+    ))
+}
+
+/// `POST /api/auth/callback/credentials`: next-auth's credentials sign-in (a form or JSON with
+/// its CSRF token). Identity providers come back with a GET instead.
 async fn callback(
     path: web::Path<String>,
     req: HttpRequest,
@@ -95,21 +124,73 @@ async fn callback(
     providers: web::Data<Providers>,
 ) -> Result<HttpResponse, actix_web::Error> {
     // An unknown provider is an unknown action, whatever its body.
-    let Some(provider) = providers.get(&path) else {
+    let Some(Provider::Credentials(credentials)) = providers.get(&path) else {
         return Err(no_such_action().into());
     };
-    let fields = fields(body?);
-    if !identity.csrf.form_ok(&req, &fields) {
-        let url = identity.origin.url("/api/auth/signin?csrf=true");
-        return Ok(url_or_redirect(
-            StatusCode::FORBIDDEN,
-            wants_json(&fields),
-            &url,
-        ));
-    }
-    Ok(provider
+    let fields = match checked_form(&req, body?, &identity) {
+        Ok(fields) => fields,
+        Err(refused) => return Ok(refused),
+    };
+    Ok(credentials
         .callback(&req, &fields, &session, &identity)
         .await?)
+}
+
+/// `POST /api/auth/signin` (JSON): [`credentials::sign_in`] while credentials are on, else a
+/// 404 problem.
+async fn json_sign_in(
+    req: HttpRequest,
+    body: web::Json<credentials::SignInBody>,
+    session: UserSession,
+    identity: web::Data<Identity>,
+    providers: web::Data<Providers>,
+) -> Result<HttpResponse, crate::error::Error> {
+    if !providers.credentials() {
+        return Err(Problem::not_found("Email and password sign-in is off.").into());
+    }
+    credentials::sign_in(req, body, session, identity).await
+}
+
+/// `POST /api/auth/signin/{provider}` (form: `csrfToken`, `callbackUrl`, `json`, `link`): starts
+/// a sign-in at an identity provider (see [`OAuth::start`]).
+async fn provider_sign_in(
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Result<FormOrJson, actix_web::Error>,
+    session: UserSession,
+    identity: web::Data<Identity>,
+    providers: web::Data<Providers>,
+    http: web::Data<ProviderHttp>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let Some(provider) = providers.oauth(&path) else {
+        return Err(no_such_action().into());
+    };
+    let fields = match checked_form(&req, body?, &identity) {
+        Ok(fields) => fields,
+        Err(refused) => return Ok(refused),
+    };
+    Ok(provider
+        .start(&req, &fields, &session, &identity, &http)
+        .await?)
+}
+
+/// `GET /api/auth/callback/{provider}?code&state` (or the provider's `error`): see
+/// [`OAuth::callback`].
+async fn provider_callback(
+    path: web::Path<String>,
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    session: UserSession,
+    identity: web::Data<Identity>,
+    providers: web::Data<Providers>,
+    http: web::Data<ProviderHttp>,
+) -> Result<HttpResponse, Problem> {
+    let Some(provider) = providers.oauth(&path) else {
+        return Err(no_such_action());
+    };
+    Ok(provider
+        .callback(&req, &query, &session, &identity, &http)
+        .await)
 }
 
 /// `GET /api/auth/signin` (where next-auth sends people to sign in): our sign-in page, keeping
@@ -154,11 +235,14 @@ async fn session(session: UserSession, identity: web::Data<Identity>) -> HttpRes
 
 /// `POST /api/auth/signout` (form or JSON: `csrfToken`, `callbackUrl`, `json`): deletes the
 /// session and clears the cookie; a bad CSRF token is a 403 `{url}` and keeps the session.
+/// A session that began at an OpenID provider with `endSession` on answers the provider's
+/// logout URL instead (RP-initiated logout), which comes back to `PUBLIC_ORIGIN/`.
 async fn sign_out(
     req: HttpRequest,
     body: Option<FormOrJson>,
     session: UserSession,
     identity: web::Data<Identity>,
+    providers: web::Data<Providers>,
 ) -> HttpResponse {
     let fields = body.map(fields).unwrap_or_default();
     let json = wants_json(&fields);
@@ -169,9 +253,17 @@ async fn sign_out(
     if let Some(user) = session.user() {
         tracing::info!(user_id = %user.id, "signed out");
     }
+    let provider_logout = session.origin().and_then(|origin| {
+        let Some(OAuth::Oidc(oidc)) = providers.oauth(&origin.provider) else {
+            return None;
+        };
+        oidc.end_session_url(origin.id_token.as_deref()?, &identity.origin.url("/"))
+    });
     session.sign_out();
-    let url = identity
-        .origin
-        .same_origin_url(fields.get("callbackUrl").map(String::as_str));
+    let url = provider_logout.unwrap_or_else(|| {
+        identity
+            .origin
+            .same_origin_url(fields.get("callbackUrl").map(String::as_str))
+    });
     url_or_redirect(StatusCode::OK, json, &url)
 }

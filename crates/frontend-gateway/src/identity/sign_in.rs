@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::state::Identity;
 use super::users;
 use crate::error::Error;
-use crate::session::{SessionUser, UserSession};
+use crate::session::{SessionUser, SignInOrigin, UserSession};
 
 /// Who a sign-in method has established the client to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,13 +19,24 @@ pub struct Verified {
     pub name: String,
 }
 
+impl From<users::Account> for Verified {
+    fn from(account: users::Account) -> Self {
+        Self {
+            id: account.id,
+            email: account.email,
+            name: account.name,
+        }
+    }
+}
+
 /// Starts a fresh session for `who` (a new session key: nothing planted before survives it)
-/// and records the sign-in.
+/// and records the sign-in; `origin` says where a provider sign-in happened.
 #[tracing::instrument(skip_all, fields(user_id = %who.id))]
 pub async fn start_session(
     identity: &Identity,
     session: &UserSession,
     who: Verified,
+    origin: Option<SignInOrigin>,
 ) -> Result<SessionUser, Error> {
     users::touch_sign_in(&identity.users, who.id).await?;
     let user = SessionUser {
@@ -34,7 +45,10 @@ pub async fn start_session(
         name: who.name,
         signed_in_at: OffsetDateTime::now_utc().unix_timestamp(),
     };
-    session.sign_in(&user)?;
-    tracing::info!("signed in");
+    session.sign_in_from(&user, origin.as_ref())?;
+    tracing::info!(
+        provider = origin.as_ref().map(|o| o.provider.as_str()),
+        "signed in"
+    );
     Ok(user)
 }

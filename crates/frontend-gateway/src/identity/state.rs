@@ -28,17 +28,21 @@ pub struct Identity {
     pub hasher: Hasher,
     /// Where a sign-in is remembered, and how sessions end.
     pub sessions: Sessions,
+    /// `AUTH_ALLOWED_EMAIL_DOMAINS`: the domains provider sign-ins may have (empty: any).
+    pub allowed_email_domains: Vec<String>,
     trusted_proxies: TrustedProxies,
 }
 
 impl Identity {
     /// The wing's state: users in `users`, sessions in `sessions`, limits and hashing as
-    /// `settings` say, CSRF tokens keyed by `csrf`, clients found behind `trusted_proxies`.
+    /// `settings` say, provider sign-ins limited to `allowed_email_domains`, CSRF tokens keyed
+    /// by `csrf`, clients found behind `trusted_proxies`.
     pub fn new(
         users: PgPool,
         origin: PublicOrigin,
         csrf: Csrf,
         settings: SignInSettings,
+        allowed_email_domains: Vec<String>,
         sessions: Sessions,
         trusted_proxies: TrustedProxies,
     ) -> Self {
@@ -49,6 +53,7 @@ impl Identity {
             throttle: SignInThrottle::new(settings.limits),
             hasher: Hasher::new(settings.hash_concurrency),
             sessions,
+            allowed_email_domains,
             trusted_proxies,
         }
     }

@@ -1,7 +1,7 @@
 //! The `users` rows the gateway reads and writes: accounts at sign-in, new accounts at
-//! registration, a new password hash.
+//! registration or at a first provider sign-in, a new (or no) password hash.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 /// A user with their password hash (never leaves the identity wing).
@@ -13,8 +13,8 @@ pub struct Account {
     pub email: String,
     /// Display name.
     pub name: String,
-    /// argon2id PHC string.
-    pub password_hash: String,
+    /// argon2id PHC string; `None` for a user who signs in only through providers.
+    pub password_hash: Option<String>,
 }
 
 /// Why a user could not be created.
@@ -29,21 +29,24 @@ pub enum InsertError {
 }
 
 /// The user whose email is `email`, ignoring case.
-pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<Account>, sqlx::Error> {
+pub async fn find_by_email(
+    db: impl PgExecutor<'_>,
+    email: &str,
+) -> Result<Option<Account>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, email, name, password_hash FROM users WHERE lower(email) = lower($1)",
     )
     .bind(email)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await
 }
 
-/// Creates a user.
+/// Creates a user (without a password when `password_hash` is `None`).
 pub async fn insert(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     email: &str,
     name: &str,
-    password_hash: &str,
+    password_hash: Option<&str>,
 ) -> Result<Uuid, InsertError> {
     let id = Uuid::now_v7();
     sqlx::query("INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)")
@@ -51,7 +54,7 @@ pub async fn insert(
         .bind(email)
         .bind(name)
         .bind(password_hash)
-        .execute(pool)
+        .execute(db)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.constraint() == Some("users_email_lower_key") => {
@@ -63,28 +66,28 @@ pub async fn insert(
 }
 
 /// Records a successful sign-in.
-pub async fn touch_sign_in(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn touch_sign_in(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET last_sign_in_at = now() WHERE id = $1")
         .bind(id)
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(())
 }
 
 /// The user whose id is `id`, with their password hash.
-pub async fn find_by_id(pool: &PgPool, id: Uuid) -> Result<Option<Account>, sqlx::Error> {
+pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Account>, sqlx::Error> {
     sqlx::query_as("SELECT id, email, name, password_hash FROM users WHERE id = $1")
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await
 }
 
-/// Sets `id`'s password hash (in the caller's transaction: a password change also ends the
-/// user's sessions, in the same one).
+/// Sets (or, with `None`, removes) `id`'s password hash, in the caller's transaction: a
+/// password change also ends the user's sessions, in the same one.
 pub async fn set_password(
     conn: &mut PgConnection,
     id: Uuid,
-    password_hash: &str,
+    password_hash: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
         .bind(id)

@@ -24,4 +24,4 @@ pub use middleware::{failures, layer};
 pub use sessions::Sessions;
 pub use settings::{MIN_SESSION_KEY_LEN, SessionKey, SessionSettings};
 pub use store::PgSessionStore;
-pub use user::{SessionUser, UserSession};
+pub use user::{SessionUser, SignInOrigin, UserSession};

@@ -118,6 +118,37 @@ impl Sessions {
         self.end_all(self.pool.begin().await?, user).await
     }
 
+    /// Ends the sessions that signed in through `provider` as `subject` (every one of them),
+    /// or, with `sid`, those of that provider-side session (and `subject`, when given): a
+    /// back-channel logout. Drops the users' entries from this instance's cache; returns how
+    /// many sessions ended.
+    pub async fn end_provider_sessions(
+        &self,
+        provider: &str,
+        subject: Option<&str>,
+        sid: Option<&str>,
+    ) -> Result<u64, sqlx::Error> {
+        if subject.is_none() && sid.is_none() {
+            return Ok(0);
+        }
+        let users: Vec<Option<Uuid>> = sqlx::query_scalar(
+            "DELETE FROM sessions
+             WHERE provider = $1
+               AND ($2::text IS NULL OR provider_subject = $2)
+               AND ($3::text IS NULL OR provider_sid = $3)
+             RETURNING user_id",
+        )
+        .bind(provider)
+        .bind(subject)
+        .bind(sid)
+        .fetch_all(&self.pool)
+        .await?;
+        for user in users.iter().flatten() {
+            self.cache.forget_user(*user);
+        }
+        Ok(users.len() as u64)
+    }
+
     /// The session row `req`'s cookie names, to re-check while a response streams; `None`
     /// without a (decryptable) session cookie.
     pub fn liveness(&self, req: &HttpRequest) -> Option<Liveness> {

@@ -31,7 +31,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::cache::{Cache, State};
-use super::user::SessionUser;
+use super::user::{SessionUser, SignInOrigin};
 
 /// How far the idle expiry must be able to move before a request writes it: a minute, or 1/20
 /// of `idle` when that is shorter.
@@ -120,9 +120,11 @@ impl PgSessionStore {
             .map(char::from)
             .collect();
         let key = SessionKey::try_from(raw)?;
+        let origin = SignInOrigin::from_state(state);
         sqlx::query(
-            "INSERT INTO sessions (key_hash, state, user_id, expires_at, idle_expires_at)
-             SELECT $1, $2, $3, e, LEAST(now() + make_interval(secs => $5), e)
+            "INSERT INTO sessions (key_hash, state, user_id, expires_at, idle_expires_at,
+                                   provider, provider_subject, provider_sid)
+             SELECT $1, $2, $3, e, LEAST(now() + make_interval(secs => $5), e), $6, $7, $8
              FROM (SELECT now() + make_interval(secs => $4) AS e) AS absolute",
         )
         .bind(&key_hash(&key)[..])
@@ -130,6 +132,9 @@ impl PgSessionStore {
         .bind(user_id(state))
         .bind(self.absolute.as_secs_f64())
         .bind(self.idle.as_secs_f64())
+        .bind(origin.as_ref().map(|o| &o.provider))
+        .bind(origin.as_ref().map(|o| &o.subject))
+        .bind(origin.as_ref().and_then(|o| o.sid.as_ref()))
         .execute(&self.pool)
         .await?;
         Ok(key)
@@ -192,15 +197,20 @@ impl SessionStore for PgSessionStore {
         _ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
         let hash = key_hash(&session_key);
+        let origin = SignInOrigin::from_state(&session_state);
         let updated = sqlx::query(
             "UPDATE sessions
-             SET state = $2, user_id = $3, idle_expires_at = LEAST(now() + make_interval(secs => $4), expires_at)
+             SET state = $2, user_id = $3, idle_expires_at = LEAST(now() + make_interval(secs => $4), expires_at),
+                 provider = $5, provider_subject = $6, provider_sid = $7
              WHERE key_hash = $1 AND idle_expires_at > now()",
         )
         .bind(&hash[..])
         .bind(Json(&session_state))
         .bind(user_id(&session_state))
         .bind(self.idle.as_secs_f64())
+        .bind(origin.as_ref().map(|o| &o.provider))
+        .bind(origin.as_ref().map(|o| &o.subject))
+        .bind(origin.as_ref().and_then(|o| o.sid.as_ref()))
         .execute(&self.pool)
         .await;
         self.cache.invalidate(session_key.as_ref());

@@ -12,6 +12,10 @@ use uuid::Uuid;
 
 /// The state key holding the signed-in user.
 const USER_KEY: &str = "user";
+/// The state key holding where the sign-in happened, for provider sign-ins.
+const ORIGIN_KEY: &str = "origin";
+/// The state key holding the marker of an explicit provider link in flight.
+const LINK_KEY: &str = "link";
 
 /// The signed-in user, as kept in the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +37,42 @@ impl SessionUser {
     }
 }
 
+/// Where a provider sign-in happened: kept beside the [`SessionUser`] (not inside it, so the
+/// proxy's per-request read of the user stays as small as it was), copied by the store into
+/// `sessions.provider*` so a back-channel logout can find the session, and read at sign-out
+/// for RP-initiated logout.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInOrigin {
+    /// The provider's id.
+    pub provider: String,
+    /// Who the provider says the user is (`sub`).
+    pub subject: String,
+    /// The provider's session id (OIDC `sid`), when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The ID token, kept only when the provider's sign-out is to be followed
+    /// (`id_token_hint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl std::fmt::Debug for SignInOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInOrigin")
+            .field("provider", &self.provider)
+            .field("subject", &self.subject)
+            .field("sid", &self.sid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignInOrigin {
+    /// The origin in a raw session state (the store uses it to fill `sessions.provider*`).
+    pub fn from_state(state: &HashMap<String, String>) -> Option<Self> {
+        serde_json::from_str(state.get(ORIGIN_KEY)?).ok()
+    }
+}
+
 /// The current request's session, typed. Also an extractor.
 pub struct UserSession(Session);
 
@@ -51,8 +91,46 @@ impl UserSession {
     /// Signs `user` in under a NEW session key (the old session, if any, is deleted): a key
     /// planted before sign-in is worthless after it.
     pub fn sign_in(&self, user: &SessionUser) -> Result<(), actix_session::SessionInsertError> {
+        self.sign_in_from(user, None)
+    }
+
+    /// [`UserSession::sign_in`], remembering where a provider sign-in happened. Nothing of the
+    /// previous session's state survives (not its origin, not a link in flight).
+    pub fn sign_in_from(
+        &self,
+        user: &SessionUser,
+        origin: Option<&SignInOrigin>,
+    ) -> Result<(), actix_session::SessionInsertError> {
         self.0.renew();
-        self.0.insert(USER_KEY, user)
+        self.0.remove(ORIGIN_KEY);
+        self.0.remove(LINK_KEY);
+        self.0.insert(USER_KEY, user)?;
+        if let Some(origin) = origin {
+            self.0.insert(ORIGIN_KEY, origin)?;
+        }
+        Ok(())
+    }
+
+    /// Where this session's sign-in happened, for a provider sign-in.
+    pub fn origin(&self) -> Option<SignInOrigin> {
+        self.0.get::<SignInOrigin>(ORIGIN_KEY).ok().flatten()
+    }
+
+    /// Marks this session as the one an explicit provider link was started from.
+    pub fn set_link_marker(&self, marker: &str) -> Result<(), actix_session::SessionInsertError> {
+        self.0.insert(LINK_KEY, marker)
+    }
+
+    /// The marker [`UserSession::set_link_marker`] left, if any.
+    pub fn link_marker(&self) -> Option<String> {
+        self.0.get::<String>(LINK_KEY).ok().flatten()
+    }
+
+    /// A new session key for the same state (after a link: whoever watched the old key
+    /// learns nothing useful).
+    pub fn renew(&self) {
+        self.0.remove(LINK_KEY);
+        self.0.renew();
     }
 
     /// Deletes the session row and clears the cookie.

@@ -92,6 +92,32 @@ impl TestApp {
         }
     }
 
+    /// A gateway in front of a real backend-api whose sign-in methods are configured by `vars`
+    /// (`OIDC_*`, `GITHUB_*`, `AUTH_*`), read the way the gateway reads them.
+    pub async fn spawn_with_auth(vars: &[(&str, &str)]) -> Self {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let auth = frontend_gateway::identity::provider_config::auth(
+            &vars,
+            web_common::env::AppEnv::Development,
+        )
+        .expect("auth settings");
+        Self::spawn_with(Upstream::Backend, |s| s.auth = auth).await
+    }
+
+    /// Another gateway instance on this one's database, with this one's settings; returns its
+    /// address.
+    pub async fn second_instance(&self) -> String {
+        let app = Application::build(self.settings.clone())
+            .await
+            .expect("second gateway starts");
+        let port = app.port();
+        tokio::spawn(app.run_until_stopped());
+        format!("http://127.0.0.1:{port}")
+    }
+
     /// The session wing on this gateway's database, configured like the gateway.
     pub fn sessions(&self) -> Sessions {
         Sessions::new(
@@ -99,6 +125,11 @@ impl TestApp {
             self.settings.session.clone(),
             self.settings.app_env.is_production(),
         )
+    }
+
+    /// The settings this gateway runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// A fresh browser (no cookies).
@@ -173,6 +204,15 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// The same browser (its cookies copied) talking to another gateway instance at `address`.
+    pub fn at(&self, address: &str) -> Browser {
+        Browser {
+            base: address.to_owned(),
+            client: self.client.clone(),
+            jar: Mutex::new(self.jar.lock().unwrap().clone()),
+        }
+    }
+
     /// The current value of cookie `name`.
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.jar.lock().unwrap().get(name).cloned()
@@ -285,6 +325,37 @@ impl Browser {
             &[("csrfToken", &token), ("json", "true")],
         )
         .await
+    }
+
+    /// `GET` of an absolute URL on the gateway's origin ([`ORIGIN`]): its path and query sent
+    /// to this gateway, as a browser following a redirect there would.
+    pub async fn follow(&self, url: &str) -> reqwest::Response {
+        let path = url
+            .strip_prefix(ORIGIN)
+            .unwrap_or_else(|| panic!("{url} is not on the gateway's origin {ORIGIN}"));
+        self.get(path).await
+    }
+
+    /// Starts a sign-in with identity provider `id` like next-auth's `signIn(id)` (a form with
+    /// the CSRF token and `json=true`, plus `extra`); the answer.
+    pub async fn start_sign_in(&self, id: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf_token().await;
+        let mut form = vec![
+            ("csrfToken", token.as_str()),
+            ("callbackUrl", "/workspaces"),
+            ("json", "true"),
+        ];
+        form.extend_from_slice(extra);
+        self.post_form(&format!("/api/auth/signin/{id}"), &form)
+            .await
+    }
+
+    /// [`Browser::start_sign_in`]'s authorization URL (asserting a 200 `{url}`).
+    pub async fn authorization_url(&self, id: &str, extra: &[(&str, &str)]) -> String {
+        let res = self.start_sign_in(id, extra).await;
+        assert_eq!(res.status(), 200, "sign-in with {id} starts");
+        let body: Value = res.json().await.unwrap();
+        body["url"].as_str().unwrap().to_owned()
     }
 
     /// `GET /api/auth/session` as JSON.

@@ -2,7 +2,10 @@
 
 mod auth;
 mod flow;
+mod github;
 mod helpers;
+mod hostile;
+mod oidc;
 mod pages;
 mod proxy;
 mod security;

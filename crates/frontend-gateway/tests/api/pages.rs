@@ -21,6 +21,7 @@ async fn signed_out_visitors_of_app_pages_are_sent_to_sign_in_and_back() {
     let browser = app.browser();
     for (path, back) in [
         ("/workspaces", "%2Fworkspaces"),
+        ("/account", "%2Faccount"),
         (
             "/workspaces/0190aa6e-0000-7000-8000-000000000000?tab=members",
             "%2Fworkspaces%2F0190aa6e-0000-7000-8000-000000000000%3Ftab%3Dmembers",
@@ -43,6 +44,7 @@ async fn signed_in_visitors_get_the_app_pages_with_strict_security_headers() {
     for (path, page) in [
         ("/workspaces", "data-page=\"workspaces\""),
         ("/workspaces/anything", "data-page=\"workspace\""),
+        ("/account", "data-page=\"account\""),
     ] {
         let res = browser.send(browser.request(Method::GET, path)).await;
         assert_eq!(res.status(), 200, "{path}");
@@ -50,6 +52,39 @@ async fn signed_in_visitors_get_the_app_pages_with_strict_security_headers() {
         assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
         assert!(res.text().await.unwrap().contains(page), "{path}");
     }
+}
+
+#[tokio::test]
+async fn the_account_page_needs_a_session_and_comes_back_after_sign_in() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let res = browser.get("/account?linked=github").await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(
+        res.headers()["location"],
+        format!("{ORIGIN}/signin?callbackUrl=%2Faccount%3Flinked%3Dgithub").as_str()
+    );
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_page_headers(&res);
+
+    let (browser, _) = app.signed_in("ada@example.com").await;
+    let res = browser.get("/account").await;
+    assert_eq!(res.status(), 200);
+    assert_page_headers(&res);
+    assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body = res.text().await.unwrap();
+    for marker in [
+        "data-page=\"account\"",
+        "id=\"account-list\"",
+        "id=\"password-form\"",
+    ] {
+        assert!(body.contains(marker), "{marker}");
+    }
+
+    // Signed out again, the page is gone with the session.
+    assert_eq!(browser.sign_out().await.status(), 200);
+    assert_eq!(browser.get("/account").await.status(), 302);
 }
 
 #[tokio::test]

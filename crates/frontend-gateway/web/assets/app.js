@@ -25,6 +25,8 @@ class ApiError extends Error {
     super(detail);
     this.status = status;
     this.detail = detail;
+    /** Whether the server said what went wrong (a problem body, not a bare `{url}`). */
+    this.explained = Boolean(problem && (problem.detail || problem.title));
     this.fields = Array.isArray(problem && problem.errors) ? problem.errors : [];
   }
 }
@@ -38,16 +40,21 @@ function signinUrl() {
 const never = () => new Promise(() => {});
 
 /**
- * fetch() with JSON in and out. Resolves with the parsed body (null when empty); rejects with
- * an ApiError. A 401 outside /api/auth/* means the session is gone: go and sign in again.
+ * fetch() with JSON in and out (or a form in, when `body` is URLSearchParams: what next-auth's
+ * form endpoints read). Resolves with the parsed body (null when empty); rejects with an
+ * ApiError. A 401 outside /api/auth/* means the session is gone: go and sign in again.
  */
 async function api(method, path, body) {
+  const form = body instanceof URLSearchParams;
   const init = {
     method,
     credentials: 'same-origin',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    headers: {
+      'Content-Type': form ? 'application/x-www-form-urlencoded' : 'application/json',
+      Accept: 'application/json',
+    },
   };
-  if (body !== undefined) init.body = JSON.stringify(body);
+  if (body !== undefined) init.body = form ? body.toString() : JSON.stringify(body);
   let res;
   try {
     res = await fetch(path, init);
@@ -202,10 +209,91 @@ function carryCallback(link) {
   if (link && raw) link.search = `?callbackUrl=${encodeURIComponent(raw)}`;
 }
 
+// ---------------------------------------------------------------------------------------
+// Sign-in methods (GET /api/auth/providers)
+
+/** What failed next-auth flows say in `/signin?error=<code>`; anything else is `Default`. */
+const SIGNIN_ERRORS = new Map([
+  ['OAuthSignin', 'Could not start signing in with that provider. Try again, or choose another way to sign in.'],
+  ['OAuthCallback', 'The provider did not sign you in. Try again, or choose another way to sign in.'],
+  ['OAuthCreateAccount', 'Could not create an account from that provider. Try again, or choose another way to sign in.'],
+  [
+    'OAuthAccountNotLinked',
+    'This email is already used by another account. Sign in the way you did before, then link this provider from your account page.',
+  ],
+  ['Callback', 'Something went wrong while signing you in. Try again.'],
+  ['AccessDenied', 'You are not allowed to sign in with this account.'],
+  ['CredentialsSignin', 'Sign in failed. Check that your email and password are correct.'],
+  ['SessionRequired', 'Sign in to see that page.'],
+  ['Default', 'Could not sign you in. Try again.'],
+]);
+
+/** The readable message for `?error=` on this page, or '' when there is none. */
+function signinErrorMessage() {
+  const code = new URLSearchParams(location.search).get('error');
+  if (code === null) return '';
+  return SIGNIN_ERRORS.get(code) || SIGNIN_ERRORS.get('Default');
+}
+
+const RECENT_SIGNIN =
+  'For your security this needs a recent sign-in (under 10 minutes). Sign out, sign in again, then try once more.';
+
+/** `GET /api/auth/providers` as a list: `[{id, name, type}]`, credentials included. */
+async function loadProviders() {
+  const listing = await api('GET', '/api/auth/providers');
+  return Object.values(listing || {}).filter((p) => p && typeof p.id === 'string');
+}
+
+/** The identity providers (everything but email and password). */
+const identityProviders = (providers) => providers.filter((p) => p.type !== 'credentials');
+const hasCredentials = (providers) => providers.some((p) => p.type === 'credentials');
+
+/** A list item with the button for provider `p`: "<verb> <name>", data-testid `<prefix>-<id>`. */
+function providerItem(p, verb, prefix) {
+  return el(
+    'li',
+    {},
+    el(
+      'button',
+      { type: 'button', className: 'provider-button', dataset: { provider: p.id, testid: `${prefix}-${p.id}` } },
+      `${verb} ${p.name || p.id}`,
+    ),
+  );
+}
+
+/**
+ * Starts a sign-in with identity provider `id` (or, with `link`, links it to the signed-in
+ * user): a form POST answered with `{url}`, then the browser goes there. A plain form post
+ * would be a 302 to another origin, which the page's CSP (`form-action 'self'`) blocks.
+ */
+async function startProviderSignIn(id, callbackUrl, link = false) {
+  const { csrfToken } = await api('GET', '/api/auth/csrf');
+  const form = new URLSearchParams({ csrfToken, callbackUrl, json: 'true' });
+  if (link) form.set('link', 'true');
+  let answer;
+  try {
+    answer = await api('POST', `/api/auth/signin/${encodeURIComponent(id)}`, form);
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 403) throw err;
+    if (!err.explained) throw new ApiError(403, { detail: 'This page has expired. Reload it and try again.' });
+    throw link ? new ApiError(403, { detail: RECENT_SIGNIN }) : err;
+  }
+  if (!answer || typeof answer.url !== 'string') throw new ApiError(-1, null);
+  location.assign(answer.url);
+  return never();
+}
+
+// ---------------------------------------------------------------------------------------
+// Sign-in and registration pages
+
 function signinPage() {
   carryCallback($('register-link'));
+  const authError = $('auth-error');
+  authError.textContent = signinErrorMessage();
+
   const form = $('signin-form');
   handleForm(form, $('signin-error'), async (data) => {
+    authError.textContent = '';
     await api('POST', '/api/auth/signin', {
       email: String(data.get('email') || '').trim(),
       password: String(data.get('password') || ''),
@@ -213,11 +301,52 @@ function signinPage() {
     location.assign(callbackTarget());
     return never();
   });
-  ready();
+
+  const list = $('provider-list');
+  const providerError = $('provider-error');
+  list.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-provider]');
+    if (!button) return;
+    authError.textContent = '';
+    withButton(button, providerError, () => startProviderSignIn(button.dataset.provider, callbackTarget()));
+  });
+
+  function render(providers) {
+    const others = identityProviders(providers);
+    const credentials = hasCredentials(providers);
+    list.replaceChildren(...others.map((p) => providerItem(p, 'Continue with', 'provider')));
+    $('provider-section').hidden = others.length === 0;
+    $('signin-divider').hidden = !(credentials && others.length);
+    $('credentials-section').hidden = !credentials;
+    $('no-signin-methods').hidden = credentials || others.length > 0;
+  }
+
+  /** After a failed flow, a signed-in visitor (a link that failed) is told how to go back. */
+  async function showSignedIn() {
+    const session = await api('GET', '/api/auth/session').catch(() => null);
+    if (!session || !session.user) return;
+    $('signed-in-email').textContent = session.user.email || '';
+    $('signed-in-hint').hidden = false;
+  }
+
+  (async () => {
+    if (authError.textContent) await showSignedIn();
+    try {
+      render(await loadProviders());
+    } catch (err) {
+      // Email and password still work as they always did; say what is missing.
+      console.error(err);
+      render([{ id: 'credentials', type: 'credentials' }]);
+      providerError.textContent = 'Could not load the other ways to sign in. Reload the page to try again.';
+    }
+    $('signin-status').textContent = '';
+    ready();
+  })();
 }
 
 function registerPage() {
   carryCallback($('signin-link'));
+  carryCallback($('provider-signin-link'));
   const form = $('register-form');
   handleForm(form, $('register-error'), async (data) => {
     await api('POST', '/api/auth/register', {
@@ -228,7 +357,20 @@ function registerPage() {
     location.assign(callbackTarget());
     return never();
   });
-  ready();
+
+  (async () => {
+    let credentials = true; // when the list cannot be had, the form answers for itself
+    try {
+      credentials = hasCredentials(await loadProviders());
+    } catch (err) {
+      console.error(err);
+    }
+    form.hidden = !credentials;
+    $('signin-switch').hidden = !credentials;
+    $('register-by-provider').hidden = credentials;
+    $('register-status').textContent = '';
+    ready();
+  })();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -254,17 +396,20 @@ function wireSignOut() {
   button.addEventListener('click', () =>
     withButton(button, $('sign-out-error'), async () => {
       const { csrfToken } = await api('GET', '/api/auth/csrf');
-      await api('POST', '/api/auth/signout', { csrfToken });
-      location.assign('/signin');
+      // `{url}`: the sign-in page, or the identity provider's logout when the session began
+      // there (a redirect to it would be a cross-origin fetch, which the CSP refuses).
+      const answer = await api('POST', '/api/auth/signout', { csrfToken, callbackUrl: '/signin', json: 'true' });
+      location.assign((answer && typeof answer.url === 'string' && answer.url) || '/signin');
       return never();
     }),
   );
 }
 
-// A page restored from the back/forward cache after signing out must not show stale data.
+// A page restored from the back/forward cache must not show stale data (after signing out),
+// nor buttons left disabled when it went to an identity provider.
+const RELOAD_WHEN_RESTORED = new Set(['workspaces', 'workspace', 'account', 'signin', 'register']);
 window.addEventListener('pageshow', (event) => {
-  const page = document.body.dataset.page;
-  if (event.persisted && (page === 'workspaces' || page === 'workspace')) location.reload();
+  if (event.persisted && RELOAD_WHEN_RESTORED.has(document.body.dataset.page)) location.reload();
 });
 
 // ---------------------------------------------------------------------------------------
@@ -646,7 +791,159 @@ function workspacePage() {
 }
 
 // ---------------------------------------------------------------------------------------
+// The account: linked identity providers and the password
 
-const pages = { signin: signinPage, register: registerPage, workspaces: workspacesPage, workspace: workspacePage };
+const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+/** A <time> for an RFC 3339 string, or null when there is none. */
+function timeEl(value) {
+  const date = value ? new Date(value) : null;
+  if (!date || Number.isNaN(date.getTime())) return null;
+  return el('time', { datetime: date.toISOString() }, DATE_TIME.format(date));
+}
+
+const accountPath = (provider) => `/api/auth/accounts/${encodeURIComponent(provider)}`;
+
+function accountPage() {
+  wireSignOut();
+  const status = $('account-status');
+  const pageError = $('account-error');
+  const list = $('account-list');
+  const accountsError = $('accounts-error');
+  const linkList = $('link-list');
+  const linkError = $('link-error');
+  const state = { providers: [], accounts: [], hasPassword: false };
+
+  const providerName = (id) => {
+    const p = state.providers.find((q) => q.id === id);
+    return (p && p.name) || id;
+  };
+
+  function accountItem(account) {
+    const id = String(account.provider);
+    const name = providerName(id);
+    const linked = timeEl(account.createdAt);
+    const used = timeEl(account.lastSignInAt);
+    return el(
+      'li',
+      { className: 'account-item', dataset: { provider: id, name, testid: `account-${id}` } },
+      el(
+        'div',
+        { className: 'account-info' },
+        el('span', { className: 'account-name', text: name }),
+        account.email ? el('span', { className: 'account-email muted', text: account.email }) : null,
+        el(
+          'span',
+          { className: 'account-dates muted' },
+          linked ? el('span', {}, 'Linked ', linked) : null,
+          used ? el('span', {}, 'Last sign-in ', used) : el('span', {}, 'Not used to sign in yet'),
+        ),
+      ),
+      el(
+        'button',
+        { type: 'button', className: 'danger', dataset: { action: 'unlink', testid: `unlink-${id}` } },
+        'Unlink',
+        srOnly(` ${name}`),
+      ),
+    );
+  }
+
+  function renderAccounts() {
+    list.replaceChildren(...state.accounts.map(accountItem));
+    $('accounts-empty').hidden = state.accounts.length > 0;
+    const linked = new Set(state.accounts.map((a) => String(a.provider)));
+    const linkable = identityProviders(state.providers).filter((p) => !linked.has(p.id));
+    linkList.replaceChildren(...linkable.map((p) => providerItem(p, 'Link', 'link')));
+    $('link-section').hidden = linkable.length === 0;
+    // Nothing to show without identity providers (email and password only, as before them).
+    $('accounts-section').hidden = state.accounts.length === 0 && identityProviders(state.providers).length === 0;
+  }
+
+  function renderPassword() {
+    $('password-section').hidden = !hasCredentials(state.providers);
+    const has = state.hasPassword;
+    $('password-heading').textContent = has ? 'Change password' : 'Set a password';
+    $('password-intro').textContent = has
+      ? 'Changing it signs you out everywhere else.'
+      : 'Add a password to sign in with your email as well as with a provider.';
+    $('current-password-field').hidden = !has;
+    $('current-password').disabled = !has; // not sent, not required
+    $('password-submit').textContent = has ? 'Change password' : 'Set password';
+  }
+
+  async function load() {
+    const [providers, accounts] = await Promise.all([loadProviders(), api('GET', '/api/auth/accounts')]);
+    state.providers = providers;
+    state.accounts = Array.isArray(accounts && accounts.items) ? accounts.items : [];
+    state.hasPassword = Boolean(accounts && accounts.hasPassword);
+    renderAccounts();
+    renderPassword();
+  }
+
+  // Unlink a provider (the server refuses with a 409 when it is the last way to sign in).
+  list.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-action=unlink]');
+    if (!button) return;
+    const li = button.closest('li[data-provider]');
+    withButton(button, accountsError, async () => {
+      await api('DELETE', accountPath(li.dataset.provider));
+      await load();
+      $('accounts-heading').setAttribute('tabindex', '-1');
+      $('accounts-heading').focus();
+      announce(`Unlinked ${li.dataset.name}.`);
+    });
+  });
+
+  // Link one more provider: off to it, and back here.
+  linkList.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-provider]');
+    if (!button) return;
+    withButton(button, linkError, () => startProviderSignIn(button.dataset.provider, '/account', true));
+  });
+
+  // Change or set the password.
+  const form = $('password-form');
+  handleForm(form, $('password-form-error'), async (data) => {
+    const had = state.hasPassword;
+    try {
+      await api('POST', '/api/auth/password', {
+        currentPassword: had ? String(data.get('currentPassword') || '') : '',
+        newPassword: String(data.get('newPassword') || ''),
+      });
+    } catch (err) {
+      // Without a current password, a 403 means the sign-in is too old to allow it.
+      if (!had && err instanceof ApiError && err.status === 403) throw new ApiError(403, { detail: RECENT_SIGNIN });
+      throw err;
+    }
+    form.reset();
+    state.hasPassword = true;
+    renderPassword();
+    $(had ? 'current-password' : 'new-password').focus();
+    announce(had ? 'Password changed. Other sessions were signed out.' : 'Password set.');
+  });
+
+  (async () => {
+    try {
+      const user = await requireSession();
+      $('password-username').defaultValue = user.email || ''; // survives form.reset()
+      await load();
+      $('account-content').hidden = false;
+    } catch (err) {
+      showError(null, pageError, err);
+    }
+    status.textContent = '';
+    ready();
+  })();
+}
+
+// ---------------------------------------------------------------------------------------
+
+const pages = {
+  signin: signinPage,
+  register: registerPage,
+  workspaces: workspacesPage,
+  workspace: workspacePage,
+  account: accountPage,
+};
 const start = pages[document.body.dataset.page];
 if (start) start();

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use web_common::Problem;
 
 use crate::error::Error;
-use crate::identity::sign_in::{Verified, start_session};
+use crate::identity::sign_in::start_session;
 use crate::identity::state::Identity;
 use crate::identity::users::{self, Account};
 use crate::identity::wire::{SessionBody, url_or_redirect, wants_json};
@@ -41,7 +41,7 @@ impl Credentials {
         let field = |name: &str| fields.get(name).map_or("", String::as_str);
         match authenticate(req, identity, field("email"), field("password")).await? {
             Some(account) => {
-                start_session(identity, session, verified(account)).await?;
+                start_session(identity, session, account.into(), None).await?;
                 let url = identity
                     .origin
                     .same_origin_url(fields.get("callbackUrl").map(String::as_str));
@@ -73,7 +73,8 @@ impl std::fmt::Debug for SignInBody {
 }
 
 /// `POST /api/auth/signin` (JSON `{email, password}`): the same check as the callback, for
-/// clients that are not next-auth's; the session body, or a 401 problem.
+/// clients that are not next-auth's; the session body, or a 401 problem. (Routed only while
+/// credentials are on.)
 pub async fn sign_in(
     req: HttpRequest,
     body: web::Json<SignInBody>,
@@ -85,20 +86,13 @@ pub async fn sign_in(
             .detail("The email or password is wrong.")
             .into());
     };
-    let user = start_session(&identity, &session, verified(account)).await?;
+    let user = start_session(&identity, &session, account.into(), None).await?;
     Ok(HttpResponse::Ok().json(SessionBody::new(&identity.sessions, &user)))
 }
 
-fn verified(account: Account) -> Verified {
-    Verified {
-        id: account.id,
-        email: account.email,
-        name: account.name,
-    }
-}
-
-/// Checks an email and a password. `None` for an unknown email or a wrong password,
-/// indistinguishably. Throttled attempts (429) are refused before the database or argon2 is
+/// Checks an email and a password. `None` for an unknown email, a wrong password or a user
+/// without a password (who signs in through providers), indistinguishably (argon2 runs against
+/// a dummy hash when there is no hash to check). Throttled attempts (429) are refused before the database or argon2 is
 /// touched.
 #[tracing::instrument(skip_all)]
 async fn authenticate(
@@ -119,7 +113,7 @@ async fn authenticate(
         .hasher
         .verify(
             password.to_owned(),
-            account.as_ref().map(|a| a.password_hash.clone()),
+            account.as_ref().and_then(|a| a.password_hash.clone()),
         )
         .await?;
     let account = account.filter(|_| matches);

@@ -1,28 +1,32 @@
-//! The sign-in methods, behind one seam: a [`Provider`] is one way to sign in (today
-//! [`Credentials`]; identity providers such as OpenID Connect or GitHub are each a new file
-//! here and a new variant below). [`Providers`] is what is configured: `GET
-//! /api/auth/providers` lists it, and `/api/auth/callback/{id}` is dispatched through it.
+//! The sign-in methods, behind one seam: a [`Provider`] is one way to sign in: [`Credentials`]
+//! (email and password), or a redirect-based identity provider ([`oauth::OAuth`]: OpenID
+//! Connect or GitHub). [`Providers`] is what is configured: `GET /api/auth/providers` lists it,
+//! and `/api/auth/signin/{id}` and `/api/auth/callback/{id}` are dispatched through it.
 //! Every provider ends in [`super::sign_in::start_session`].
 
 pub mod credentials;
+pub mod oauth;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
 pub use credentials::Credentials;
 
-use super::state::Identity;
-use crate::error::Error;
+use self::oauth::OAuth;
+use self::oauth::github::GitHub;
+use self::oauth::oidc::Oidc;
+use super::settings::{AuthSettings, ProviderKind};
 use crate::origin::PublicOrigin;
-use crate::session::UserSession;
 
 /// One configured way to sign in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provider {
     /// Email and password.
     Credentials(Credentials),
+    /// An identity provider the browser is sent to.
+    OAuth(OAuth),
 }
 
 /// A provider as `GET /api/auth/providers` shows it (next-auth's shape).
@@ -30,10 +34,10 @@ pub enum Provider {
 #[serde(rename_all = "camelCase")]
 pub struct Listing {
     /// The id in the provider's URLs.
-    pub id: &'static str,
+    pub id: String,
     /// The name on its button.
-    pub name: &'static str,
-    /// `credentials`, `oauth` or `oidc`.
+    pub name: String,
+    /// `credentials` or `oauth`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Where next-auth's client starts a sign-in with it.
@@ -44,9 +48,10 @@ pub struct Listing {
 
 impl Provider {
     /// The id in the provider's URLs.
-    pub fn id(&self) -> &'static str {
+    pub fn id(&self) -> &str {
         match self {
             Self::Credentials(_) => Credentials::ID,
+            Self::OAuth(p) => &p.client().id,
         }
     }
 
@@ -54,28 +59,14 @@ impl Provider {
     pub fn listing(&self, origin: &PublicOrigin) -> Listing {
         let (name, kind) = match self {
             Self::Credentials(_) => (Credentials::NAME, "credentials"),
+            Self::OAuth(p) => (p.client().name.as_str(), "oauth"),
         };
         Listing {
-            id: self.id(),
-            name,
+            id: self.id().to_owned(),
+            name: name.to_owned(),
             kind,
             signin_url: origin.url(&format!("/api/auth/signin/{}", self.id())),
             callback_url: origin.url(&format!("/api/auth/callback/{}", self.id())),
-        }
-    }
-
-    /// `POST /api/auth/callback/{id}` (the CSRF token already checked).
-    pub async fn callback(
-        &self,
-        req: &HttpRequest,
-        fields: &HashMap<String, String>,
-        session: &UserSession,
-        identity: &Identity,
-    ) -> Result<HttpResponse, Error> {
-        match self {
-            Self::Credentials(credentials) => {
-                credentials.callback(req, fields, session, identity).await
-            }
         }
     }
 }
@@ -90,13 +81,63 @@ impl Providers {
         Self(providers)
     }
 
+    /// The providers `settings` configure: credentials first (when on), then the identity
+    /// providers in their configured order.
+    pub fn from_settings(settings: &AuthSettings) -> Self {
+        let credentials = settings
+            .credentials
+            .then_some(Provider::Credentials(Credentials));
+        let others = settings.providers.iter().map(|p| {
+            Provider::OAuth(match &p.kind {
+                ProviderKind::Oidc {
+                    issuer,
+                    end_session,
+                } => OAuth::Oidc(Arc::new(Oidc::new(
+                    p.client.clone(),
+                    issuer.clone(),
+                    *end_session,
+                ))),
+                ProviderKind::GitHub { url, api_url } => OAuth::GitHub(Arc::new(GitHub {
+                    client: p.client.clone(),
+                    url: url.clone(),
+                    api_url: api_url.clone(),
+                })),
+            })
+        });
+        Self(credentials.into_iter().chain(others).collect())
+    }
+
     /// The provider whose id is `id`.
     pub fn get(&self, id: &str) -> Option<&Provider> {
         self.0.iter().find(|p| p.id() == id)
     }
 
+    /// The identity provider whose id is `id`.
+    pub fn oauth(&self, id: &str) -> Option<&OAuth> {
+        match self.get(id)? {
+            Provider::OAuth(p) => Some(p),
+            Provider::Credentials(_) => None,
+        }
+    }
+
+    /// Whether email-and-password sign-in is on.
+    pub fn credentials(&self) -> bool {
+        self.get(Credentials::ID).is_some()
+    }
+
+    /// The OpenID Connect providers.
+    pub fn oidc(&self) -> impl Iterator<Item = &Arc<Oidc>> {
+        self.0.iter().filter_map(|p| match p {
+            Provider::OAuth(OAuth::Oidc(oidc)) => Some(oidc),
+            _ => None,
+        })
+    }
+
     /// `GET /api/auth/providers`: each provider by id.
-    pub fn listing(&self, origin: &PublicOrigin) -> BTreeMap<&'static str, Listing> {
-        self.0.iter().map(|p| (p.id(), p.listing(origin))).collect()
+    pub fn listing(&self, origin: &PublicOrigin) -> BTreeMap<String, Listing> {
+        self.0
+            .iter()
+            .map(|p| (p.id().to_owned(), p.listing(origin)))
+            .collect()
     }
 }

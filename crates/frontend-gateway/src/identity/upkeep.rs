@@ -1,0 +1,30 @@
+//! The identity wing's periodic clean-up: sign-in flows past their ten minutes, and used
+//! back-channel logout token ids past their expiry.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use super::backchannel;
+use super::providers::oauth::flow;
+
+/// Deletes expired flows and token ids every `every`, forever (run it next to the server).
+pub async fn clean_up_periodically(pool: PgPool, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        let deleted = async {
+            Ok::<_, sqlx::Error>(
+                flow::delete_expired(&pool).await? + backchannel::delete_expired(&pool).await?,
+            )
+        };
+        match deleted.await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                deleted = n,
+                "expired sign-in flows and logout token ids deleted"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not delete expired sign-in flows"),
+        }
+    }
+}
