@@ -95,6 +95,11 @@ impl TestApp {
     /// A gateway in front of a real backend-api whose sign-in methods are configured by `vars`
     /// (`OIDC_*`, `GITHUB_*`, `AUTH_*`), read the way the gateway reads them.
     pub async fn spawn_with_auth(vars: &[(&str, &str)]) -> Self {
+        Self::spawn_with_auth_before(Upstream::Backend, vars).await
+    }
+
+    /// [`TestApp::spawn_with_auth`] in front of `upstream`.
+    pub async fn spawn_with_auth_before(upstream: Upstream, vars: &[(&str, &str)]) -> Self {
         let vars: Vec<(String, String)> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -104,7 +109,7 @@ impl TestApp {
             web_common::env::AppEnv::Development,
         )
         .expect("auth settings");
-        Self::spawn_with(Upstream::Backend, |s| s.auth = auth).await
+        Self::spawn_with(upstream, |s| s.auth = auth).await
     }
 
     /// Another gateway instance on this one's database, with this one's settings; returns its
