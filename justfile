@@ -28,15 +28,14 @@ dev:
 dev-check:
     DATABASE_URL={{test_db}} scripts/dev_check.sh
 
-# The real OpenID Provider goes under <target>/npm/oidc-provider-<first 16 hex of
-# sha256(package-lock.json)>/, by the same rule and file lock as crates/test-support/src/oidc_provider.rs
-# (Node.js and npm needed).
-# Install the test peers' npm packages (the tests also do this on first use).
+# Install the test peers' npm packages (the tests also do this on first use): the real OpenID
+# Provider goes under <target>/npm/oidc-provider-<first 16 hex of sha256(package-lock.json)>/, by
+# the same rule and file lock as crates/test-support/src/oidc_provider.rs (Node.js and npm needed).
 peers:
     #!/usr/bin/env bash
     set -euo pipefail
     src=crates/test-support/peers/oidc-provider
-    dir="${CARGO_TARGET_DIR:-target}/npm/oidc-provider-$(sha256sum "$src/package-lock.json" | cut -c1-16)"
+    dir="$(scripts/target-dir)/npm/oidc-provider-$(sha256sum "$src/package-lock.json" | cut -c1-16)"
     mkdir -p "$dir"
     flock "$dir/.install.lock" bash -c '
         test -f "$2/node_modules/.package-lock.json" && exit 0

@@ -85,7 +85,7 @@ impl Application {
         let secure = settings.app_env.is_production();
         let sessions = Sessions::new(pool.clone(), settings.session.clone(), secure);
         let providers = Providers::from_settings(&settings.auth);
-        for provider in providers.listing(&settings.public_origin).values() {
+        for provider in providers.listing(&settings.public_origin).0 {
             if provider.kind == "oauth" {
                 tracing::info!(
                     provider = %provider.id,

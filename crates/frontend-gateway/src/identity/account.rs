@@ -50,6 +50,12 @@ pub async fn register(
         return Err(credentials_off().into());
     }
     let (email, name) = validate(&body)?;
+    let domains = &identity.allowed_email_domains;
+    if !domains.is_empty() && !domains.contains(&text::domain(&email)) {
+        return Err(
+            Problem::invalid_field("email", "this email domain may not sign up here").into(),
+        );
+    }
     let hash = identity.hasher.hash(body.password.clone()).await?;
     let id = match users::insert(&identity.users, &email, &name, Some(&hash)).await {
         Ok(id) => id,

@@ -97,3 +97,21 @@ pub async fn delete(
         .await?;
     Ok(done.rows_affected())
 }
+
+/// Unlinks every identity of `user` except `(provider, subject)`; returns how many went.
+pub async fn delete_others(
+    db: impl PgExecutor<'_>,
+    user: Uuid,
+    provider: &str,
+    subject: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM accounts WHERE user_id = $1 AND NOT (provider = $2 AND subject = $3)",
+    )
+    .bind(user)
+    .bind(provider)
+    .bind(subject)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

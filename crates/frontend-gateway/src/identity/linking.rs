@@ -6,9 +6,9 @@
 //! * Not linked, a user with that email exists: linked automatically only when the provider
 //!   says the email is verified AND the provider is trusted with emails (`trustEmail`);
 //!   otherwise `OAuthAccountNotLinked`: an unverified or untrusted email never takes over an
-//!   account. An automatic link removes the existing user's password and ends their other
-//!   sessions: nothing proved that whoever set that password owns the address (an attacker
-//!   may have registered it first).
+//!   account. An automatic link removes the existing user's password and their other provider
+//!   links, and ends their other sessions: nothing proved that whoever set that password (or
+//!   linked those providers) owns the address (an attacker may have registered it first).
 //! * An explicit link (signed in, `link=true`) links the subject to the signed-in user, unless
 //!   it belongs to someone else.
 //!
@@ -129,12 +129,15 @@ pub async fn sign_in(
                 return Ok(Err(Refusal::NotLinked("the subject was linked meanwhile")));
             }
             users::set_password(&mut tx, existing.id, None).await?;
+            let unlinked =
+                accounts::delete_others(&mut *tx, existing.id, provider, &who.subject).await?;
             let ended = identity.sessions.end_all(tx, existing.id).await?;
             tracing::warn!(
                 user_id = %existing.id,
                 provider,
                 sessions_ended = ended,
-                "provider linked by its verified email: the password is removed and the other sessions ended"
+                providers_unlinked = unlinked,
+                "provider linked by its verified email: the password and the other links are removed, the other sessions ended"
             );
             Ok(Ok(existing.into()))
         }

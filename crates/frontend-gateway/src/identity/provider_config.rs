@@ -83,7 +83,7 @@ pub fn auth(src: &impl Source, app_env: AppEnv) -> Result<AuthSettings, ConfigEr
                     allowed_domains: Vec::new(),
                     allow_sign_up: true,
                 };
-                let issuer = checked_url("OIDC_ISSUER", &issuer, app_env)?;
+                let issuer = checked_issuer("OIDC_ISSUER", &issuer, app_env)?;
                 providers.push(ProviderSettings {
                     client,
                     kind: ProviderKind::Oidc {
@@ -221,6 +221,10 @@ fn from_entry(entry: Entry, app_env: AppEnv) -> Result<ProviderSettings, ConfigE
         checked_url("AUTH_PROVIDERS", url, app_env)
             .map_err(|e| invalid(format!("provider {id:?}: {field}: {e}")))
     };
+    let issuer_in_entry = |url: &str| {
+        checked_issuer("AUTH_PROVIDERS", url, app_env)
+            .map_err(|e| invalid(format!("provider {id:?}: issuer: {e}")))
+    };
     let (kind, name, scopes) = match entry.kind.as_str() {
         "oidc" => {
             let issuer = entry.issuer.as_deref().ok_or_else(|| {
@@ -228,7 +232,7 @@ fn from_entry(entry: Entry, app_env: AppEnv) -> Result<ProviderSettings, ConfigE
             })?;
             (
                 ProviderKind::Oidc {
-                    issuer: in_entry("issuer", issuer)?,
+                    issuer: issuer_in_entry(issuer)?,
                     end_session: entry.end_session,
                 },
                 entry.name.unwrap_or_else(|| DEFAULT_OIDC_NAME.to_owned()),
@@ -295,6 +299,13 @@ fn oidc_scopes(name: &'static str, scopes: Option<&str>) -> Result<Vec<String>, 
         ));
     }
     Ok(scopes)
+}
+
+/// An issuer: a provider URL ([`checked_url`]) kept exactly as given (trailing slash
+/// included), since discovery must return this very string as its `issuer`.
+fn checked_issuer(name: &'static str, raw: &str, app_env: AppEnv) -> Result<String, ConfigError> {
+    checked_url(name, raw, app_env)?;
+    Ok(raw.trim().to_owned())
 }
 
 /// A provider URL: `http(s)://host[:port][/path]`, no query, fragment or user info, no
@@ -367,7 +378,7 @@ mod tests {
         assert_eq!(
             oidc.kind,
             ProviderKind::Oidc {
-                issuer: "https://idp.example/realms/a".into(),
+                issuer: "https://idp.example/realms/a/".into(),
                 end_session: false
             }
         );

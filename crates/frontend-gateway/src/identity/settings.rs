@@ -23,7 +23,7 @@ pub struct AuthSettings {
     /// password change.
     pub credentials: bool,
     /// `AUTH_ALLOWED_EMAIL_DOMAINS` (comma-separated, lower-cased; empty: any): the email
-    /// domains a provider sign-in may have.
+    /// domains a provider sign-in (or a registration) may have.
     pub allowed_email_domains: Vec<String>,
     /// The identity providers, in the order their buttons are shown.
     pub providers: Vec<ProviderSettings>,

@@ -206,6 +206,19 @@ impl SignInThrottle {
         Ok(())
     }
 
+    /// Starts an attempt with no account yet (a sign-in at an identity provider, whose account
+    /// is known only at its callback): counted against `ip`'s window alone.
+    pub fn attempt_from(&self, ip: Option<IpAddr>) -> Result<(), Throttled> {
+        let Some(ip) = ip else { return Ok(()) };
+        let now = Instant::now();
+        let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(retry_after) = ips.blocked_for(&ip, now) {
+            return Err(Throttled { retry_after });
+        }
+        ips.record(&ip, now);
+        Ok(())
+    }
+
     /// The attempt on `email` succeeded: its account failures are forgotten (the IP's
     /// attempts are not).
     pub fn succeeded(&self, email: &str) {

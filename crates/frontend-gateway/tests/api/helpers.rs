@@ -109,7 +109,13 @@ impl TestApp {
             web_common::env::AppEnv::Development,
         )
         .expect("auth settings");
-        Self::spawn_with(upstream, |s| s.auth = auth).await
+        // Every test's flows come from 127.0.0.1: the per-IP sign-in limit stays out of the way
+        // (`oidc::provider_sign_ins_count_against_the_clients_attempts` checks it).
+        Self::spawn_with(upstream, |s| {
+            s.auth = auth;
+            s.sign_in.limits.ip_attempts = 0;
+        })
+        .await
     }
 
     /// Another gateway instance on this one's database, with this one's settings; returns its
@@ -367,4 +373,51 @@ impl Browser {
     pub async fn session(&self) -> Value {
         self.get("/api/auth/session").await.json().await.unwrap()
     }
+}
+
+impl TestApp {
+    /// The single number `sql` (a `SELECT count(*) ...`) answers on this gateway's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+}
+
+/// The `Location` a provider's authorization endpoint (approving at once, like the test peers)
+/// redirects to when `url` is opened: the callback URL the browser would follow.
+pub async fn provider_redirect(url: &str) -> String {
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{url} answers: {e}"));
+    assert_eq!(res.status(), 302, "{url} redirects back");
+    res.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// The `Location` header of `res`.
+pub fn location_of(res: &reqwest::Response) -> &str {
+    res.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or_else(|| panic!("a Location (status {})", res.status()))
+}
+
+/// The next-auth error page URL a failed sign-in with `provider` is sent to.
+pub fn provider_error_url(code: &str, provider: &str) -> String {
+    format!("{ORIGIN}/api/auth/error?error={code}&provider={provider}")
+}
+
+/// Query parameter `name` of the absolute `url`.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }

@@ -552,3 +552,29 @@ async fn a_back_channel_logout_from_the_provider_ends_that_provider_session_on_e
         1
     );
 }
+
+#[tokio::test]
+async fn provider_sign_ins_count_against_the_clients_attempts() {
+    let idp = provider(None, None, vec![]).await;
+    let app = TestApp::spawn_with(crate::helpers::Upstream::Backend, |s| {
+        s.auth = frontend_gateway::identity::provider_config::auth(
+            &vec![
+                ("OIDC_ISSUER".to_owned(), idp.issuer().to_owned()),
+                ("OIDC_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
+                ("OIDC_CLIENT_SECRET".to_owned(), CLIENT_SECRET.to_owned()),
+            ],
+            web_common::env::AppEnv::Development,
+        )
+        .unwrap();
+        s.sign_in.limits.ip_attempts = 3;
+    })
+    .await;
+    let browser = app.browser();
+    for _ in 0..3 {
+        assert_eq!(browser.start_sign_in("oidc", &[]).await.status(), 200);
+    }
+    let res = browser.start_sign_in("oidc", &[]).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(count(&app, "SELECT count(*) FROM sign_in_flows").await, 3);
+}

@@ -7,7 +7,6 @@
 pub mod credentials;
 pub mod oauth;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -133,11 +132,24 @@ impl Providers {
         })
     }
 
-    /// `GET /api/auth/providers`: each provider by id.
-    pub fn listing(&self, origin: &PublicOrigin) -> BTreeMap<String, Listing> {
-        self.0
-            .iter()
-            .map(|p| (p.id().to_owned(), p.listing(origin)))
-            .collect()
+    /// `GET /api/auth/providers`: each provider by id, in the configured order (the order of
+    /// the buttons).
+    pub fn listing(&self, origin: &PublicOrigin) -> Listings {
+        Listings(self.0.iter().map(|p| p.listing(origin)).collect())
+    }
+}
+
+/// The answer of `GET /api/auth/providers`: a JSON object of [`Listing`]s by id, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listings(pub Vec<Listing>);
+
+impl Serialize for Listings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for listing in &self.0 {
+            map.serialize_entry(&listing.id, listing)?;
+        }
+        map.end()
     }
 }

@@ -107,7 +107,7 @@ impl ProviderHttp {
             req = req.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
         }
         self.bounded(url, async {
-            let res = req.send().await.map_err(|e| unreachable(url, &e))?;
+            let res = req.send().await.map_err(|e| self.unreachable(url, &e))?;
             read_json(url, res).await
         })
         .await
@@ -143,10 +143,23 @@ impl ProviderHttp {
             let res = req
                 .send_form(&fields)
                 .await
-                .map_err(|e| unreachable(url, &e))?;
+                .map_err(|e| self.unreachable(url, &e))?;
             read_json(url, res).await
         })
         .await
+    }
+
+    fn unreachable(&self, url: &str, e: &awc::error::SendRequestError) -> CallError {
+        match e {
+            awc::error::SendRequestError::Timeout => CallError::Timeout {
+                url: url.to_owned(),
+                secs: self.timeout.as_secs(),
+            },
+            other => CallError::Unreachable {
+                url: url.to_owned(),
+                reason: other.to_string(),
+            },
+        }
     }
 
     async fn bounded<T>(
@@ -161,19 +174,6 @@ impl ProviderHttp {
                 secs: self.timeout.as_secs(),
             }),
         }
-    }
-}
-
-fn unreachable(url: &str, e: &awc::error::SendRequestError) -> CallError {
-    match e {
-        awc::error::SendRequestError::Timeout => CallError::Timeout {
-            url: url.to_owned(),
-            secs: 0,
-        },
-        other => CallError::Unreachable {
-            url: url.to_owned(),
-            reason: other.to_string(),
-        },
     }
 }
 

@@ -110,7 +110,8 @@ impl OAuth {
     }
 
     /// `POST /api/auth/signin/{id}` (the CSRF token already checked): records the flow and
-    /// answers the authorization URL (`{url}` with `json=true`, else a 302). With `link=true`,
+    /// answers the authorization URL (`{url}` with `json=true`, else a 302); a client past its
+    /// `SIGNIN_MAX_ATTEMPTS_PER_IP` gets a 429 first. With `link=true`,
     /// the flow links the provider to the signed-in user (a sign-in under
     /// [`FRESH_SIGN_IN`] old, else a 403 problem).
     pub async fn start(
@@ -123,6 +124,15 @@ impl OAuth {
     ) -> Result<HttpResponse, Error> {
         let json = wants_json(fields);
         let provider = self.client().id.as_str();
+        // Each start writes a flow row: starts count against the client's sign-in attempts.
+        if let Err(throttled) = identity.throttle.attempt_from(identity.client_ip(req)) {
+            tracing::warn!(
+                provider,
+                retry_after = throttled.retry_after_secs(),
+                "provider sign-in throttled"
+            );
+            return Err(throttled.into());
+        }
         let (link_user_id, link_marker) = if fields.get("link").is_some_and(|v| v == "true") {
             let Some(user) = session.user() else {
                 return Err(Problem::new(StatusCode::UNAUTHORIZED)

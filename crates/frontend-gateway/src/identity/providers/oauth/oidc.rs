@@ -8,7 +8,6 @@
 //! ([`Oidc::verify_logout_token`]). An unknown `kid` re-reads the JWKS (at most every
 //! [`KEYS_REFRESH_MIN`]) before it fails.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -27,6 +26,23 @@ use crate::identity::settings::ClientSettings;
 /// tokens with made-up `kid`s (anyone may post a logout token) cannot turn the gateway into a
 /// flood of requests to the provider.
 pub const KEYS_REFRESH_MIN: Duration = Duration::from_secs(10);
+
+/// The shortest time between two on-demand discovery attempts of a provider not yet
+/// discovered (the background discovery retries on its own schedule).
+pub const DISCOVERY_RETRY_MIN: Duration = Duration::from_secs(2);
+
+/// Takes the turn `last` guards when none was taken within `every`: `true` at most once per
+/// `every`, however many callers ask at once (the time is set before the work is done).
+fn take_turn(last: &Mutex<Option<Instant>>, every: Duration) -> bool {
+    let mut last = last
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if last.is_some_and(|t| t.elapsed() < every) {
+        return false;
+    }
+    *last = Some(Instant::now());
+    true
+}
 
 /// Clock skew allowed on `exp`, `nbf` and `iat`.
 const LEEWAY_SECS: u64 = 60;
@@ -165,7 +181,11 @@ pub struct Oidc {
     pub end_session: bool,
     discovered: RwLock<Option<Arc<Discovered>>>,
     keys: RwLock<Keys>,
-    refreshing: Mutex<()>,
+    /// When the JWKS was last asked for because of an unknown key, and when discovery was last
+    /// tried on demand: each at most once per its interval, whatever the outcome and however
+    /// many requests want it at once.
+    last_keys_refresh: Mutex<Option<Instant>>,
+    last_discovery: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -195,7 +215,8 @@ impl Oidc {
             end_session,
             discovered: RwLock::new(None),
             keys: RwLock::new(Keys::default()),
-            refreshing: Mutex::new(()),
+            last_keys_refresh: Mutex::new(None),
+            last_discovery: Mutex::new(None),
         }
     }
 
@@ -234,12 +255,20 @@ impl Oidc {
         Ok(discovered)
     }
 
-    /// What discovery found, discovering now if it has not succeeded yet.
+    /// What discovery found, discovering now if it has not succeeded yet (at most once per
+    /// [`DISCOVERY_RETRY_MIN`]: anyone may post a logout token, and a provider that is down
+    /// must not be asked on every request).
     pub async fn metadata(&self, http: &ProviderHttp) -> Result<Arc<Discovered>, CallError> {
-        match self.discovered() {
-            Some(d) => Ok(d),
-            None => self.discover(http).await,
+        if let Some(d) = self.discovered() {
+            return Ok(d);
         }
+        if !take_turn(&self.last_discovery, DISCOVERY_RETRY_MIN) {
+            return Err(CallError::Unreachable {
+                url: self.issuer.clone(),
+                reason: "discovery failed moments ago; not retried yet".to_owned(),
+            });
+        }
+        self.discover(http).await
     }
 
     async fn read_keys(&self, http: &ProviderHttp, jwks_uri: &str) -> Result<(), CallError> {
@@ -312,18 +341,13 @@ impl Oidc {
         if let Some(key) = self.find_key(header) {
             return Ok(key);
         }
-        let due = {
-            let _turn = self
-                .refreshing
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let keys = self
-                .keys
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            keys.read_at.is_none_or(|t| t.elapsed() >= KEYS_REFRESH_MIN)
-        };
-        if due {
+        let recently_read = self
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .read_at
+            .is_some_and(|t| t.elapsed() < KEYS_REFRESH_MIN);
+        if !recently_read && take_turn(&self.last_keys_refresh, KEYS_REFRESH_MIN) {
             tracing::info!(provider = %self.client.id, "unknown signing key: re-reading the JWKS");
             self.read_keys(http, &metadata.jwks_uri).await?;
             if let Some(key) = self.find_key(header) {
@@ -615,9 +639,6 @@ pub struct LogoutClaims {
     pub expires_at: OffsetDateTime,
 }
 
-/// The OIDC providers by id, for the start-up discovery.
-pub type ById = HashMap<String, Arc<Oidc>>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,6 +657,14 @@ mod tests {
                 .map(|a| a.iter().map(|s| (*s).to_owned()).collect()),
             authorization_response_iss_parameter_supported: false,
         }
+    }
+
+    #[test]
+    fn a_turn_is_taken_once_per_interval_whatever_happens_after() {
+        let last = Mutex::new(None);
+        assert!(take_turn(&last, Duration::from_secs(60)));
+        assert!(!take_turn(&last, Duration::from_secs(60)));
+        assert!(take_turn(&last, Duration::ZERO));
     }
 
     #[test]
