@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use test_support::TestDatabase;
+use test_support::oidc_provider::{AccountConfig, ClientConfig, OidcProvider, ProviderConfig};
 
 type Result<T = (), E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
 
@@ -20,6 +21,8 @@ const API_SECRET: &str = "e2e-api-secret-0123456789-0123456789-abcdef";
 const SESSION_KEY: &str =
     "e2e-session-key-0123456789-0123456789-0123456789-0123456789-0123456789-abcdef";
 const PASSWORD: &str = "correct horse battery staple";
+const OIDC_CLIENT_ID: &str = "gateway";
+const OIDC_CLIENT_SECRET: &str = "e2e-oidc-client-secret";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -37,6 +40,12 @@ fn settings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// backend-api and frontend-gateway on a fresh database; returns the gateway's origin.
 async fn start_stack(db: &TestDatabase) -> String {
+    start_stack_on(db, free_port(), &[]).await
+}
+
+/// Like [`start_stack`], with the gateway on `port` (so that its origin, `http://127.0.0.1:<port>`,
+/// can be registered somewhere before it starts) and `extra` gateway settings.
+async fn start_stack_on(db: &TestDatabase, port: u16, extra: &[(&str, &str)]) -> String {
     let backend = backend_api::Settings::from_source(&settings(&[
         ("DATABASE_URL", &db.url),
         ("API_SECRET", API_SECRET),
@@ -49,17 +58,17 @@ async fn start_stack(db: &TestDatabase) -> String {
     let backend_url = format!("http://127.0.0.1:{}", backend.port());
     tokio::spawn(backend.run_until_stopped());
 
-    let port = free_port();
     let origin = format!("http://127.0.0.1:{port}");
-    let gateway = frontend_gateway::Settings::from_source(&settings(&[
+    let mut gateway = settings(&[
         ("DATABASE_URL", &db.url),
         ("API_SECRET", API_SECRET),
         ("SESSION_KEY", SESSION_KEY),
         ("GATEWAY_ADDR", &format!("127.0.0.1:{port}")),
         ("BACKEND_API_URL", &backend_url),
         ("PUBLIC_ORIGIN", &origin),
-    ]))
-    .expect("gateway settings");
+    ]);
+    gateway.extend(settings(extra));
+    let gateway = frontend_gateway::Settings::from_source(&gateway).expect("gateway settings");
     let gateway = frontend_gateway::Application::build(gateway)
         .await
         .expect("gateway starts");
@@ -67,16 +76,18 @@ async fn start_stack(db: &TestDatabase) -> String {
     origin
 }
 
-/// A chromedriver process, killed on drop.
+/// A chromedriver process, killed on drop, and Chromium's profile folder, removed then.
 struct Driver {
     child: Child,
     url: String,
+    profile: PathBuf,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
@@ -116,12 +127,13 @@ async fn browser() -> (Driver, Client) {
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver starts");
+    let profile = std::env::temp_dir().join(format!("e2e-chromium-{}-{port}", std::process::id()));
     let driver = Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
+        profile: profile.clone(),
     };
 
-    let profile = std::env::temp_dir().join(format!("e2e-chromium-{}-{port}", std::process::id()));
     let caps = json!({
         "goog:chromeOptions": {
             "binary": chromium,
@@ -167,6 +179,21 @@ async fn wait_for_path(client: &Client, expected: &str) -> Result {
         }
         if Instant::now() > deadline {
             return Err(format!("expected to be at {expected}, still at {url}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the page's whole URL starts with `prefix` (a page on another origin, say).
+async fn wait_for_url(client: &Client, prefix: &str) -> Result {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = client.current_url().await?;
+        if url.as_str().starts_with(prefix) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("expected to be at {prefix}..., still at {url}").into());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -349,6 +376,159 @@ async fn a_person_registers_creates_and_shares_a_workspace_then_signs_out() {
         wait_for_path(c, &format!("/workspaces/{id}")).await?;
         ready(c).await?;
         wait_for_text(c, "#workspace-title", "Apollo 11").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// `GET /api/auth/session` from the page (its cookies, its origin).
+async fn session_in_page(client: &Client) -> Result<serde_json::Value> {
+    let script = "const done = arguments[arguments.length - 1];
+        fetch('/api/auth/session', { credentials: 'same-origin' })
+            .then((r) => r.json())
+            .then(done, (e) => done({ fetchFailed: String(e) }));";
+    Ok(client.execute_async(script, vec![]).await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_at_the_openid_provider_creates_a_workspace_and_signs_out_of_both() {
+    let db = TestDatabase::new().await;
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    let idp = OidcProvider::start(ProviderConfig {
+        clients: vec![ClientConfig {
+            client_id: OIDC_CLIENT_ID.into(),
+            client_secret: OIDC_CLIENT_SECRET.into(),
+            redirect_uris: vec![format!("{origin}/api/auth/callback/oidc")],
+            post_logout_redirect_uris: vec![format!("{origin}/")],
+            backchannel_logout_uri: Some(format!("{origin}/api/auth/backchannel-logout/oidc")),
+        }],
+        accounts: vec![AccountConfig {
+            id: "ada".into(),
+            email: "ada@idp.example".into(),
+            email_verified: true,
+            name: "Ada Lovelace".into(),
+        }],
+        port: None,
+    })
+    .await;
+    let issuer = idp.issuer().to_owned();
+    start_stack_on(
+        &db,
+        port,
+        &[
+            ("OIDC_ISSUER", &issuer),
+            ("OIDC_CLIENT_ID", OIDC_CLIENT_ID),
+            ("OIDC_CLIENT_SECRET", OIDC_CLIENT_SECRET),
+            ("OIDC_NAME", "Test IdP"),
+            ("OIDC_END_SESSION", "true"),
+        ],
+    )
+    .await;
+    let (_driver, client) = browser().await;
+    let pool = db.pool.clone();
+
+    run("oidc_sign_in_sign_out", client, async |c: &Client| {
+        // The sign-in page offers the provider; its button leads to the provider's login page.
+        c.goto(&format!("{origin}/signin")).await?;
+        ready(c).await?;
+        wait_for_text(c, "[data-testid=provider-oidc]", "Continue with Test IdP").await?;
+        snap(c, "oidc_signin").await?;
+        click(c, "[data-testid=provider-oidc]").await?;
+        wait_for_url(c, &format!("{issuer}/interaction/")).await?;
+
+        // The provider's development login page: any password will do.
+        fill(c, "input[name=login]", "ada").await?;
+        fill(c, "input[name=password]", "any password").await?;
+        snap(c, "oidc_provider_login").await?;
+        click(c, "button[type=submit]").await?;
+
+        // Its consent page (a new interaction), then back through the callback to the app.
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("input[name=prompt][value=consent]"))
+            .await?;
+        wait_for_url(c, &format!("{issuer}/interaction/")).await?;
+        snap(c, "oidc_provider_consent").await?;
+        click(c, "button[type=submit]").await?;
+        wait_for_url(c, &format!("{origin}/workspaces")).await?;
+        wait_for_path(c, "/workspaces").await?;
+        ready(c).await?;
+        wait_for_text(c, "#user-name", "Ada Lovelace").await?;
+        wait_for_text(c, "#user-email", "ada@idp.example").await?;
+        wait_for_text(
+            c,
+            "#workspaces-status",
+            "No workspaces yet. Create one above.",
+        )
+        .await?;
+        let session = session_in_page(c).await?;
+        assert_eq!(session["user"]["email"], "ada@idp.example", "{session}");
+        let (user_id, subject): (String, String) = sqlx::query_as(
+            "SELECT u.id::text, a.subject FROM users u JOIN accounts a ON a.user_id = u.id \
+             WHERE a.provider = 'oidc' AND u.email = 'ada@idp.example' AND u.password_hash IS NULL",
+        )
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!(subject, "ada");
+
+        // The proxied API works for a provider user: a workspace they own.
+        fill(c, "#workspace-name", "Analytical Engine").await?;
+        click(c, "#create-workspace-submit").await?;
+        let row = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#workspace-list li[data-workspace-id]"))
+            .await?;
+        let id = row
+            .attr("data-workspace-id")
+            .await?
+            .ok_or("row without an id")?;
+        let link = format!("li[data-workspace-id='{id}'] a.workspace-link");
+        wait_for_text(c, &link, "Analytical Engine").await?;
+        snap(c, "oidc_workspaces").await?;
+        let role: String = sqlx::query_scalar(
+            "SELECT role::text FROM workspace_members \
+             WHERE workspace_id = $1::uuid AND user_id = $2::uuid",
+        )
+        .bind(&id)
+        .bind(&user_id)
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!(role, "owner");
+
+        // Signing out goes through the provider's logout confirmation, and back to the app.
+        click(c, "#sign-out").await?;
+        wait_for_url(c, &format!("{issuer}/session/end")).await?;
+        snap(c, "oidc_provider_logout").await?;
+        click(c, "button[name=logout][value=yes]").await?;
+        wait_for_url(c, &format!("{origin}/signin")).await?;
+        ready(c).await?;
+        assert_eq!(session_in_page(c).await?, json!({}));
+        // The provider told the gateway over the back channel before sending the browser back
+        // (the session was already gone: the gateway ends its own first).
+        let log = idp.log();
+        assert!(
+            log.contains("backchannel.success: gateway sub=ada"),
+            "{log}"
+        );
+        let sessions: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sessions WHERE user_id = $1::uuid")
+                .bind(&user_id)
+                .fetch_one(&pool)
+                .await?;
+        assert_eq!(sessions, 0);
+        c.goto(&format!("{origin}/workspaces")).await?;
+        wait_for_path(c, "/signin?callbackUrl=%2Fworkspaces").await?;
+        ready(c).await?;
+
+        // The provider's session ended too: signing in again asks for the login once more.
+        click(c, "[data-testid=provider-oidc]").await?;
+        wait_for_url(c, &format!("{issuer}/interaction/")).await?;
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("input[name=login]"))
+            .await?;
         Ok(())
     })
     .await;
