@@ -114,12 +114,7 @@ impl PgSessionStore {
     }
 
     async fn insert(&self, state: &State) -> Result<SessionKey, anyhow::Error> {
-        let raw: String = rand::thread_rng()
-            .sample_iter(&Alphanumeric)
-            .take(64)
-            .map(char::from)
-            .collect();
-        let key = SessionKey::try_from(raw)?;
+        let key = new_key()?;
         let origin = SignInOrigin::from_state(state);
         sqlx::query(
             "INSERT INTO sessions (key_hash, state, user_id, expires_at, idle_expires_at,
@@ -152,6 +147,16 @@ impl PgSessionStore {
         .await?;
         Ok(())
     }
+}
+
+/// A fresh random session key (64 alphanumeric characters).
+fn new_key() -> Result<SessionKey, anyhow::Error> {
+    let raw: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(64)
+        .map(char::from)
+        .collect();
+    Ok(SessionKey::try_from(raw)?)
 }
 
 /// SHA-256 of the session key: what the table stores instead of the key.
@@ -221,8 +226,14 @@ impl SessionStore for PgSessionStore {
         {
             return Ok(session_key);
         }
-        // The row expired or was deleted while the request ran: start a new session rather than
-        // resurrect the old key.
+        // The row expired or was deleted (signed out, ended everywhere, a back-channel logout)
+        // while this request ran, or after another instance cached it. A signed-in state is
+        // never written back: the client gets a key that loads nothing, so it is signed out.
+        // Anything else starts a new session rather than resurrect the old key.
+        if SessionUser::from_state(&session_state).is_some() {
+            tracing::info!("a session ended while a request changed it: not revived");
+            return new_key().map_err(UpdateError::Other);
+        }
         self.insert(&session_state)
             .await
             .map_err(UpdateError::Other)

@@ -138,11 +138,6 @@ impl TestApp {
         )
     }
 
-    /// The settings this gateway runs with.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// A fresh browser (no cookies).
     pub fn browser(&self) -> Browser {
         Browser {

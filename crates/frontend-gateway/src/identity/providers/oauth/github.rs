@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::http::{CallError, ClientAuth, ProviderHttp};
 use crate::identity::linking::External;
 use crate::identity::settings::ClientSettings;
+use crate::identity::text;
 
 /// The media type GitHub's REST API documents.
 const API_JSON: &str = "application/vnd.github+json";
@@ -100,9 +101,10 @@ impl GitHub {
             subject: user.id.to_string(),
             email: Some(email.email),
             email_verified: true,
+            // A name with nothing visible in it falls back to the login too.
             name: user
                 .name
-                .filter(|n| !n.trim().is_empty())
+                .filter(|n| text::clean_name(n).is_some())
                 .or(Some(user.login)),
             sid: None,
         }))

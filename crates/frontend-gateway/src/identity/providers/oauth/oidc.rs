@@ -133,11 +133,10 @@ struct Key {
     key: DecodingKey,
 }
 
-/// The provider's current signing keys, and when they were read.
+/// The provider's current signing keys.
 #[derive(Default)]
 struct Keys {
     keys: Vec<Key>,
-    read_at: Option<Instant>,
 }
 
 /// What the gateway knows about the provider once discovery succeeded.
@@ -299,10 +298,7 @@ impl Oidc {
         *self
             .keys
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Keys {
-            keys,
-            read_at: Some(Instant::now()),
-        };
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Keys { keys };
         Ok(())
     }
 
@@ -341,13 +337,7 @@ impl Oidc {
         if let Some(key) = self.find_key(header) {
             return Ok(key);
         }
-        let recently_read = self
-            .keys
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .read_at
-            .is_some_and(|t| t.elapsed() < KEYS_REFRESH_MIN);
-        if !recently_read && take_turn(&self.last_keys_refresh, KEYS_REFRESH_MIN) {
+        if take_turn(&self.last_keys_refresh, KEYS_REFRESH_MIN) {
             tracing::info!(provider = %self.client.id, "unknown signing key: re-reading the JWKS");
             self.read_keys(http, &metadata.jwks_uri).await?;
             if let Some(key) = self.find_key(header) {
