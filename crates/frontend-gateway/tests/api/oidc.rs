@@ -578,3 +578,46 @@ async fn provider_sign_ins_count_against_the_clients_attempts() {
     assert!(res.headers().contains_key("retry-after"));
     assert_eq!(count(&app, "SELECT count(*) FROM sign_in_flows").await, 3);
 }
+
+#[tokio::test]
+async fn an_automatic_link_also_removes_the_users_other_provider_links() {
+    let (idp, app) = setup(
+        vec![account("ada", "ada@example.com", true)],
+        &[("OIDC_TRUST_EMAIL", "true")],
+    )
+    .await;
+    let (_, id) = app.signed_in("ada@example.com").await;
+    // Whoever registered the address first had linked a provider identity of their own.
+    sqlx::query("INSERT INTO accounts (provider, subject, user_id) VALUES ('github', '666', $1)")
+        .bind(id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let res = sign_in(&app.browser(), &idp, "ada").await;
+    assert_eq!(location(&res), format!("{ORIGIN}/workspaces"));
+    let links: Vec<(String, String)> =
+        sqlx::query_as("SELECT provider, subject FROM accounts WHERE user_id = $1")
+            .bind(id)
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(links, [("oidc".to_owned(), "ada".to_owned())]);
+}
+
+#[tokio::test]
+async fn allowed_email_domains_restrict_registration_too() {
+    let (_idp, app) = setup(vec![], &[("AUTH_ALLOWED_EMAIL_DOMAINS", "corp.example")]).await;
+    let res = app
+        .browser()
+        .register("ada@elsewhere.example", crate::helpers::PASSWORD, "Ada")
+        .await;
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "email", "{problem}");
+    assert_eq!(count(&app, "SELECT count(*) FROM users").await, 0);
+    let res = app
+        .browser()
+        .register("ada@Corp.Example", crate::helpers::PASSWORD, "Ada")
+        .await;
+    assert_eq!(res.status(), 201);
+}
