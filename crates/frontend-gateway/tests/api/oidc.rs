@@ -621,3 +621,41 @@ async fn allowed_email_domains_restrict_registration_too() {
         .await;
     assert_eq!(res.status(), 201);
 }
+
+#[tokio::test]
+async fn a_cross_site_page_can_neither_start_a_provider_sign_in_nor_unlink() {
+    let (idp, app) = setup(vec![account("ada", "ada@example.com", true)], &[]).await;
+    let browser = app.browser();
+    sign_in(&browser, &idp, "ada").await;
+    browser
+        .post_json(
+            "/api/auth/password",
+            &serde_json::json!({"newPassword": "a brand new password"}),
+        )
+        .await;
+    let token = browser.csrf_token().await;
+    let res = browser
+        .send(
+            browser
+                .bare(reqwest::Method::POST, "/api/auth/signin/oidc")
+                .header("origin", "https://evil.example")
+                .form(&[
+                    ("csrfToken", token.as_str()),
+                    ("json", "true"),
+                    ("link", "true"),
+                ]),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    let res = browser
+        .send(
+            browser
+                .bare(reqwest::Method::DELETE, "/api/auth/accounts/oidc")
+                .header("sec-fetch-site", "cross-site"),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    // The sign-in's own flow was used up; the refused start wrote none.
+    assert_eq!(count(&app, "SELECT count(*) FROM sign_in_flows").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM accounts").await, 1);
+}
