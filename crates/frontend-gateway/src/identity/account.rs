@@ -33,7 +33,8 @@ impl std::fmt::Debug for RegisterBody {
     }
 }
 
-fn credentials_off() -> Problem {
+/// The answer of every credentials endpoint while `AUTH_CREDENTIALS=false`.
+pub fn credentials_off() -> Problem {
     Problem::not_found("Email and password sign-in is off.")
 }
 

@@ -146,7 +146,7 @@ async fn json_sign_in(
     providers: web::Data<Providers>,
 ) -> Result<HttpResponse, crate::error::Error> {
     if !providers.credentials() {
-        return Err(Problem::not_found("Email and password sign-in is off.").into());
+        return Err(account::credentials_off().into());
     }
     credentials::sign_in(req, body, session, identity).await
 }

@@ -378,6 +378,15 @@ impl TestApp {
             .await
             .unwrap()
     }
+
+    /// The password hash of the user whose email is `email` (`None`: no password).
+    pub async fn password_hash(&self, email: &str) -> Option<String> {
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
 }
 
 /// The `Location` a provider's authorization endpoint (approving at once, like the test peers)

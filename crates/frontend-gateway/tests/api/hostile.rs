@@ -130,14 +130,6 @@ fn requests_to(idp: &Hostile, path: &str) -> Vec<Recorded> {
         .collect()
 }
 
-async fn password_hash(app: &TestApp, email: &str) -> Option<String> {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn an_honest_sign_in_creates_a_passwordless_user_using_pkce_a_nonce_and_basic_auth() {
     for alg in [SigningAlg::EdDsa, SigningAlg::Es256] {
@@ -755,7 +747,7 @@ async fn an_existing_user_is_linked_only_by_a_verified_email_from_a_trusted_prov
             "{case}"
         );
         assert!(
-            password_hash(&app, "ada@example.com").await.is_some(),
+            app.password_hash("ada@example.com").await.is_some(),
             "{case}"
         );
         assert_eq!(
@@ -803,7 +795,7 @@ async fn an_existing_user_is_linked_only_by_a_verified_email_from_a_trusted_prov
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(password_hash(&app, "ada@example.com").await, None);
+    assert_eq!(app.password_hash("ada@example.com").await, None);
     let res = app
         .browser()
         .sign_in_like_next_auth("ada@example.com", PASSWORD)

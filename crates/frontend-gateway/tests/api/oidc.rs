@@ -4,7 +4,7 @@
 use serde_json::Value;
 use test_support::oidc_provider::{AccountConfig, ClientConfig, OidcProvider, ProviderConfig};
 
-use crate::helpers::{Browser, ORIGIN, TestApp};
+use crate::helpers::{Browser, ORIGIN, TestApp, location_of, provider_error_url};
 
 pub const CLIENT_ID: &str = "gateway";
 pub const CLIENT_SECRET: &str = "a client secret for the test provider";
@@ -59,10 +59,6 @@ async fn sign_in(browser: &Browser, idp: &OidcProvider, account: &str) -> reqwes
     browser.follow(&back).await
 }
 
-fn location(res: &reqwest::Response) -> &str {
-    res.headers()["location"].to_str().unwrap()
-}
-
 #[tokio::test]
 async fn a_new_person_signs_in_through_the_provider_and_gets_a_user_and_a_session() {
     let idp = provider(None, None, vec![account("ada", "ada@example.com", true)]).await;
@@ -85,7 +81,7 @@ async fn a_new_person_signs_in_through_the_provider_and_gets_a_user_and_a_sessio
     let browser = app.browser();
     let res = sign_in(&browser, &idp, "ada").await;
     assert_eq!(res.status(), 302);
-    assert_eq!(location(&res), format!("{ORIGIN}/workspaces"));
+    assert_eq!(location_of(&res), format!("{ORIGIN}/workspaces"));
     let session = browser.session().await;
     assert_eq!(session["user"]["email"], "ada@example.com");
     assert_eq!(session["user"]["name"], "Person ada");
@@ -109,25 +105,6 @@ async fn setup(accounts: Vec<AccountConfig>, extra: &[(&str, &str)]) -> (OidcPro
     (idp, app)
 }
 
-fn error_url(code: &str) -> String {
-    format!("{ORIGIN}/api/auth/error?error={code}&provider=oidc")
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap()
-}
-
-async fn password_hash(app: &TestApp, email: &str) -> Option<String> {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_same_subject_signs_in_again_as_the_same_user() {
     let (idp, app) = setup(vec![account("ada", "ada@example.com", true)], &[]).await;
@@ -139,9 +116,9 @@ async fn the_same_subject_signs_in_again_as_the_same_user() {
         first.session().await["user"]["id"],
         second.session().await["user"]["id"]
     );
-    assert_eq!(count(&app, "SELECT count(*) FROM users").await, 1);
-    assert_eq!(count(&app, "SELECT count(*) FROM accounts").await, 1);
-    assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 2);
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM accounts").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM sessions").await, 2);
 }
 
 #[tokio::test]
@@ -150,10 +127,13 @@ async fn an_untrusted_provider_never_takes_over_an_existing_account_even_with_a_
     let (owner, _) = app.signed_in("ada@example.com").await;
     let browser = app.browser();
     let res = sign_in(&browser, &idp, "ada").await;
-    assert_eq!(location(&res), error_url("OAuthAccountNotLinked"));
+    assert_eq!(
+        location_of(&res),
+        provider_error_url("OAuthAccountNotLinked", "oidc")
+    );
     assert_eq!(browser.session().await, serde_json::json!({}));
-    assert_eq!(count(&app, "SELECT count(*) FROM accounts").await, 0);
-    assert!(password_hash(&app, "ada@example.com").await.is_some());
+    assert_eq!(app.count("SELECT count(*) FROM accounts").await, 0);
+    assert!(app.password_hash("ada@example.com").await.is_some());
     assert_eq!(owner.session().await["user"]["email"], "ada@example.com");
 }
 
@@ -166,8 +146,11 @@ async fn a_trusted_provider_with_an_unverified_email_does_not_link_either() {
     .await;
     app.signed_in("ada@example.com").await;
     let res = sign_in(&app.browser(), &idp, "ada").await;
-    assert_eq!(location(&res), error_url("OAuthAccountNotLinked"));
-    assert_eq!(count(&app, "SELECT count(*) FROM accounts").await, 0);
+    assert_eq!(
+        location_of(&res),
+        provider_error_url("OAuthAccountNotLinked", "oidc")
+    );
+    assert_eq!(app.count("SELECT count(*) FROM accounts").await, 0);
 }
 
 #[tokio::test]
@@ -181,11 +164,11 @@ async fn a_trusted_verified_email_links_the_account_removes_its_password_and_end
     let (squatter, id) = app.signed_in("ada@example.com").await;
     let browser = app.browser();
     let res = sign_in(&browser, &idp, "ada").await;
-    assert_eq!(location(&res), format!("{ORIGIN}/workspaces"));
+    assert_eq!(location_of(&res), format!("{ORIGIN}/workspaces"));
     assert_eq!(browser.session().await["user"]["id"], id.to_string());
     // ...and is signed out, and their password no longer works.
     assert_eq!(squatter.session().await, serde_json::json!({}));
-    assert_eq!(password_hash(&app, "ada@example.com").await, None);
+    assert_eq!(app.password_hash("ada@example.com").await, None);
     let res = app
         .browser()
         .sign_in_like_next_auth("ada@example.com", crate::helpers::PASSWORD)
@@ -294,7 +277,7 @@ async fn setting_a_first_password_needs_a_sign_in_under_ten_minutes_old() {
         )
         .await;
     assert_eq!(res.status(), 403);
-    assert_eq!(password_hash(&app, "ada@example.com").await, None);
+    assert_eq!(app.password_hash("ada@example.com").await, None);
 }
 
 #[tokio::test]
@@ -305,7 +288,7 @@ async fn a_signed_in_user_links_a_provider_explicitly_and_the_session_key_is_ren
     let url = browser.authorization_url("oidc", &[("link", "true")]).await;
     let back = idp.browser().authorize(&url, "work").await;
     let res = browser.follow(&back).await;
-    assert_eq!(location(&res), format!("{ORIGIN}/workspaces"));
+    assert_eq!(location_of(&res), format!("{ORIGIN}/workspaces"));
     assert_ne!(browser.cookie("session").unwrap(), before);
     assert_eq!(browser.session().await["user"]["id"], id.to_string());
     let owner: uuid::Uuid = sqlx::query_scalar(
@@ -339,8 +322,11 @@ async fn linking_needs_a_fresh_sign_in_and_the_same_session_at_the_callback() {
     let back = idp.browser().authorize(&url, "work").await;
     browser.sign_out().await;
     let res = browser.follow(&back).await;
-    assert_eq!(location(&res), error_url("OAuthCallback"));
-    assert_eq!(count(&app, "SELECT count(*) FROM accounts").await, 0);
+    assert_eq!(
+        location_of(&res),
+        provider_error_url("OAuthCallback", "oidc")
+    );
+    assert_eq!(app.count("SELECT count(*) FROM accounts").await, 0);
 }
 
 #[tokio::test]
@@ -351,10 +337,13 @@ async fn a_subject_linked_to_someone_else_cannot_be_linked_again() {
     let url = bob.authorization_url("oidc", &[("link", "true")]).await;
     let back = idp.browser().authorize(&url, "ada").await;
     let res = bob.follow(&back).await;
-    assert_eq!(location(&res), error_url("OAuthAccountNotLinked"));
+    assert_eq!(
+        location_of(&res),
+        provider_error_url("OAuthAccountNotLinked", "oidc")
+    );
     assert_eq!(bob.session().await["user"]["id"], bob_id.to_string());
     assert_eq!(
-        count(&app, "SELECT count(*) FROM accounts a JOIN users u ON u.id = a.user_id WHERE u.email = 'ada@example.com'").await,
+        app.count("SELECT count(*) FROM accounts a JOIN users u ON u.id = a.user_id WHERE u.email = 'ada@example.com'").await,
         1
     );
 }
@@ -367,11 +356,11 @@ async fn without_link_a_provider_sign_in_in_a_signed_in_browser_starts_a_new_ses
     sign_in(&browser, &idp, "ada").await;
     let session = browser.session().await;
     assert_eq!(session["user"]["email"], "ada@example.com");
-    let linked_to_bob = count(
-        &app,
-        &format!("SELECT count(*) FROM accounts WHERE user_id = '{bob}'"),
-    )
-    .await;
+    let linked_to_bob = app
+        .count(&format!(
+            "SELECT count(*) FROM accounts WHERE user_id = '{bob}'"
+        ))
+        .await;
     assert_eq!(linked_to_bob, 0);
 }
 
@@ -384,30 +373,39 @@ async fn a_callback_is_single_use_and_belongs_to_the_browser_that_started_it() {
     let back = idp.browser().authorize(&url, "ada").await;
     let victim = app.browser();
     let res = victim.follow(&back).await;
-    assert_eq!(location(&res), error_url("OAuthCallback"));
+    assert_eq!(
+        location_of(&res),
+        provider_error_url("OAuthCallback", "oidc")
+    );
     assert_eq!(victim.session().await, serde_json::json!({}));
     // The flow was used up by that attempt: not even its own browser can finish it now.
     let res = attacker.follow(&back).await;
-    assert_eq!(location(&res), error_url("OAuthCallback"));
+    assert_eq!(
+        location_of(&res),
+        provider_error_url("OAuthCallback", "oidc")
+    );
 
     // A callback that worked cannot be replayed.
     let browser = app.browser();
     let url = browser.authorization_url("oidc", &[]).await;
     let back = idp.browser().authorize(&url, "ada").await;
     assert_eq!(
-        location(&browser.follow(&back).await),
+        location_of(&browser.follow(&back).await),
         format!("{ORIGIN}/workspaces")
     );
     let replay = app.browser();
     replay.set_cookie("auth-flow", &browser.cookie("auth-flow").unwrap());
     assert_eq!(
-        location(&replay.follow(&back).await),
-        error_url("OAuthCallback")
+        location_of(&replay.follow(&back).await),
+        provider_error_url("OAuthCallback", "oidc")
     );
     assert_eq!(replay.session().await, serde_json::json!({}));
     // No state at all.
     let res = app.browser().get("/api/auth/callback/oidc?code=x").await;
-    assert_eq!(location(&res), error_url("OAuthCallback"));
+    assert_eq!(
+        location_of(&res),
+        provider_error_url("OAuthCallback", "oidc")
+    );
 }
 
 #[tokio::test]
@@ -417,9 +415,12 @@ async fn a_refusal_at_the_provider_is_access_denied_and_signs_nobody_in() {
     let url = browser.authorization_url("oidc", &[]).await;
     let back = idp.browser().deny(&url).await;
     let res = browser.follow(&back).await;
-    assert_eq!(location(&res), error_url("AccessDenied"));
+    assert_eq!(
+        location_of(&res),
+        provider_error_url("AccessDenied", "oidc")
+    );
     assert_eq!(browser.session().await, serde_json::json!({}));
-    assert_eq!(count(&app, "SELECT count(*) FROM users").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
 }
 
 #[tokio::test]
@@ -488,7 +489,7 @@ async fn signing_out_of_a_provider_session_with_end_session_leaves_the_provider_
     let url = browser.authorization_url("oidc", &[]).await;
     let again = person.authorize(&url, "ada").await;
     assert_eq!(
-        location(&browser.follow(&again).await),
+        location_of(&browser.follow(&again).await),
         format!("{ORIGIN}/workspaces")
     );
 
@@ -524,7 +525,8 @@ async fn a_back_channel_logout_from_the_provider_ends_that_provider_session_on_e
     let first_there = first.at(&other_instance);
     assert_eq!(first_there.get("/api/workspaces").await.status(), 200);
     assert_eq!(
-        count(&app, "SELECT count(DISTINCT provider_sid) FROM sessions").await,
+        app.count("SELECT count(DISTINCT provider_sid) FROM sessions")
+            .await,
         2
     );
 
@@ -548,7 +550,7 @@ async fn a_back_channel_logout_from_the_provider_ends_that_provider_session_on_e
         "ada@example.com"
     );
     assert_eq!(
-        count(&app, "SELECT count(*) FROM logout_tokens_used").await,
+        app.count("SELECT count(*) FROM logout_tokens_used").await,
         1
     );
 }
@@ -576,7 +578,7 @@ async fn provider_sign_ins_count_against_the_clients_attempts() {
     let res = browser.start_sign_in("oidc", &[]).await;
     assert_eq!(res.status(), 429);
     assert!(res.headers().contains_key("retry-after"));
-    assert_eq!(count(&app, "SELECT count(*) FROM sign_in_flows").await, 3);
+    assert_eq!(app.count("SELECT count(*) FROM sign_in_flows").await, 3);
 }
 
 #[tokio::test]
@@ -594,7 +596,7 @@ async fn an_automatic_link_also_removes_the_users_other_provider_links() {
         .await
         .unwrap();
     let res = sign_in(&app.browser(), &idp, "ada").await;
-    assert_eq!(location(&res), format!("{ORIGIN}/workspaces"));
+    assert_eq!(location_of(&res), format!("{ORIGIN}/workspaces"));
     let links: Vec<(String, String)> =
         sqlx::query_as("SELECT provider, subject FROM accounts WHERE user_id = $1")
             .bind(id)
@@ -614,7 +616,7 @@ async fn allowed_email_domains_restrict_registration_too() {
     assert_eq!(res.status(), 422);
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "email", "{problem}");
-    assert_eq!(count(&app, "SELECT count(*) FROM users").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
     let res = app
         .browser()
         .register("ada@Corp.Example", crate::helpers::PASSWORD, "Ada")
@@ -656,6 +658,6 @@ async fn a_cross_site_page_can_neither_start_a_provider_sign_in_nor_unlink() {
         .await;
     assert_eq!(res.status(), 403);
     // The sign-in's own flow was used up; the refused start wrote none.
-    assert_eq!(count(&app, "SELECT count(*) FROM sign_in_flows").await, 0);
-    assert_eq!(count(&app, "SELECT count(*) FROM accounts").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM sign_in_flows").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM accounts").await, 1);
 }
