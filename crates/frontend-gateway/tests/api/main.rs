@@ -9,5 +9,8 @@ mod oidc;
 mod pages;
 mod proxy;
 mod security;
+mod security_emails;
+mod security_proxy;
+mod security_sessions;
 mod sessions;
 mod upstream;
