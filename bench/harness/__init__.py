@@ -8,7 +8,8 @@ on Ctrl-C or an error; only the database BENCH_DB (default `bench`) is dropped a
   2. starts frontend-gateway (cold starts measured the same way), registers a helper user
      through POST /api/auth/register to get a real argon2id hash, gives every seeded user that
      hash (the password is known), signs user1 in for the session cookie, has the project's
-     `mint-token` binary mint a long-lived bearer token for user1, and starts nginx (case d);
+     `mint-token` binary mint a bearer token for user1 (300 s, the most the backend accepts; re-minted
+     before a case run once it is 200 s old, nginx reloaded with it), and starts nginx (case d);
   3. runs wrk (THREADS threads, CONNECTIONS connections, WARMUP s warm-up, then DURATION s
      measured with --latency) for the cases
         a  backend direct, bearer token                 -> 200

@@ -1,4 +1,4 @@
-"""The credentials the load uses: the long-lived bearer token (minted by the project's own
+"""The credentials the load uses: the bearer token (at most 300 s, re-minted as it ages; minted by the project's own
 `mint-token` binary, signed exactly as the gateway signs), the helper user whose real argon2id
 hash the seeded users share, and session cookies from signing in through the gateway."""
 

@@ -57,6 +57,9 @@ def run_case(stack, findings, key):
     preflight(findings, key, url, hdrs, expect)
     for run in range(1, cfg.runs + 1):
         raw = stack.run_dir / "raw" / f"case-{key}-run{run}.txt"
+        url, hdrs, expect = case_def(stack, key)  # a fresh bearer token when the last one aged
+        if key == "d":
+            stack.refresh_nginx()
         storm = Storm(stack.ports["gateway"], storm_users(cfg), cfg.storm) if key == "storm" else None
         try:
             if storm:

@@ -31,8 +31,11 @@ API_SECRET = "bench-api-secret-not-for-production-0123456789abcdef"
 PASSWORD = "bench-password-0123"
 HELPER_EMAIL = "bench-hash-helper@example.com"
 SINK_RULE_PREFIX = "/api/bench-sink"
-# The bearer token's lifetime (mint-token's third argument): long enough for any run.
-TOKEN_LIFETIME_S = 30 * 86400
+# The bearer token's lifetime (mint-token's third argument): the longest the backend accepts
+# (auth_contract::MAX_LIFETIME_SECS). The harness mints a new one once its token is older than
+# TOKEN_REFRESH_S, before each case run (a run is WARMUP + DURATION seconds).
+TOKEN_LIFETIME_S = 300
+TOKEN_REFRESH_S = 200
 # Service settings passed through from the harness's environment when set (A/B runs).
 PASSTHROUGH = ["HTTP_WORKERS", "DATABASE_MAX_CONNECTIONS", "SESSION_CACHE_MS", "PASSWORD_HASH_CONCURRENCY"]
 # Every process of a case shares the same 2 cores with wrk and PostgreSQL: one actix worker per

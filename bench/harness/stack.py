@@ -11,7 +11,7 @@ import time
 
 from . import auth, db
 from .config import (API_SECRET, BENCH, BUILD_HINT, GATEWAY_CASES, PASSTHROUGH, RUN_PY, SERVICE_DEFAULTS,
-                     SINK_RULE_PREFIX, log)
+                     SINK_RULE_PREFIX, TOKEN_LIFETIME_S, TOKEN_REFRESH_S, log)
 from .net import wait_ready
 from .procs import Processes, free_port
 
@@ -33,7 +33,8 @@ class Stack:
         self.gateway_bin = cfg.bin_dir / "frontend-gateway"
         self.mint_bin = cfg.bin_dir / "mint-token"
         self.need_gateway = bool(GATEWAY_CASES & set(cases)) or ("instr" in cases)
-        self.token = None
+        self._token, self._token_minted, self._token_user = None, 0.0, None
+        self.nginx_token = None  # the token in nginx.conf (case d)
         self.cookie = None
 
     # -- before anything starts
@@ -134,7 +135,16 @@ class Stack:
         extras["cold_start_backend_ms"] = starts
         self.pids["backend"] = p.pid
         user_id, email = db.user_id_and_email(self.cfg.bench_url, "user1@example.com")
-        self.token = auth.mint_token(self.mint_bin, user_id, email)
+        self._token_user = (user_id, email)
+
+    @property
+    def token(self):
+        """A bearer token for user1, re-minted once older than TOKEN_REFRESH_S (the backend refuses
+        tokens living longer than TOKEN_LIFETIME_S)."""
+        if self._token is None or time.monotonic() - self._token_minted > TOKEN_REFRESH_S:
+            self._token = auth.mint_token(self.mint_bin, *self._token_user, TOKEN_LIFETIME_S)
+            self._token_minted = time.monotonic()
+        return self._token
 
     def setup_gateway(self):
         if not self.need_gateway:
@@ -161,18 +171,32 @@ class Stack:
         self.cookie = auth.sign_in(gp, "user1@example.com")
         log("signed in as user1@example.com (session cookie obtained)")
 
+    def write_nginx_conf(self, prefix):
+        ka = f"keepalive {self.cfg.nginx_keepalive};" if self.cfg.nginx_keepalive > 0 else ""
+        self.nginx_token = self.token
+        conf = (BENCH / "nginx.conf.template").read_text()
+        for k, v in {"@PREFIX@": str(prefix), "@LISTEN@": f"127.0.0.1:{self.ports['nginx']}",
+                     "@UPSTREAM@": f"127.0.0.1:{self.ports['backend']}", "@TOKEN@": self.nginx_token,
+                     "@KEEPALIVE@": ka}.items():
+            conf = conf.replace(k, v)
+        (prefix / "nginx.conf").write_text(conf)
+
+    def refresh_nginx(self):
+        """Before a case d run: when the token was re-minted, rewrites nginx.conf and reloads nginx."""
+        if self.nginx_token == self.token:
+            return
+        prefix = self.run_dir / "nginx"
+        self.write_nginx_conf(prefix)
+        subprocess.run(["nginx", "-e", str(prefix / "error.log"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+                        "-s", "reload"], check=True, capture_output=True)
+        time.sleep(0.5)  # the new workers take over
+
     def setup_nginx(self):
         if "d" not in self.cases:
             return
         prefix = self.run_dir / "nginx"
         prefix.mkdir(exist_ok=True)
-        ka = f"keepalive {self.cfg.nginx_keepalive};" if self.cfg.nginx_keepalive > 0 else ""
-        conf = (BENCH / "nginx.conf.template").read_text()
-        for k, v in {"@PREFIX@": str(prefix), "@LISTEN@": f"127.0.0.1:{self.ports['nginx']}",
-                     "@UPSTREAM@": f"127.0.0.1:{self.ports['backend']}", "@TOKEN@": self.token,
-                     "@KEEPALIVE@": ka}.items():
-            conf = conf.replace(k, v)
-        (prefix / "nginx.conf").write_text(conf)
+        self.write_nginx_conf(prefix)
         argv = ["nginx", "-e", str(prefix / "error.log"), "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
         r = subprocess.run(argv + ["-t", "-q"], capture_output=True, text=True)
         if r.returncode != 0:

@@ -9,7 +9,8 @@
 //!   ([`Secret::kid`]: lowercase hex of the first 8 bytes of SHA-256 of the secret);
 //! * [`Signer`]: mints tokens whose header carries that `kid`;
 //! * [`Verifier`]: a key ring (current secret plus previous ones, so the secret can rotate
-//!   without downtime) that pins HS256, requires every claim, checks issuer and audience, and
+//!   without downtime) that pins HS256, requires every claim, checks issuer and audience,
+//!   refuses lifetimes over [`MAX_LIFETIME_SECS`] and headers with critical extensions, and
 //!   answers with a typed [`VerifyError`] that never carries the token.
 //!
 //! ```
@@ -28,4 +29,4 @@ mod verify;
 
 pub use claims::{Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_TTL, unix_now};
 pub use keys::{MIN_SECRET_LEN, Secret, SecretError, SignError, Signer};
-pub use verify::{LEEWAY_SECS, Verifier, VerifyError};
+pub use verify::{LEEWAY_SECS, MAX_LIFETIME_SECS, Verifier, VerifyError, has_critical_extension};

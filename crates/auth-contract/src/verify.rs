@@ -11,6 +11,11 @@ use crate::keys::Secret;
 /// Clock skew tolerated between the gateway and the backend, in seconds.
 pub const LEEWAY_SECS: u64 = 5;
 
+/// The longest lifetime (`exp - iat`) a verified token may claim: five times what the gateway
+/// mints ([`crate::DEFAULT_TTL`]), so that someone holding a leaked signing key cannot mint
+/// tokens that stay valid for a year, and such tokens are refused where they are used.
+pub const MAX_LIFETIME_SECS: u64 = 300;
+
 /// Why a token was refused. No variant carries the token or any part of it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -42,6 +47,22 @@ pub enum VerifyError {
     /// A required claim is absent.
     #[error("the token lacks the `{0}` claim")]
     MissingClaim(&'static str),
+    /// `exp - iat` is longer than [`MAX_LIFETIME_SECS`] (or `exp` is before `iat`).
+    #[error("the token's lifetime is not accepted")]
+    LifetimeNotAccepted,
+    /// The header names critical extensions (`crit`, RFC 7515 section 4.1.11): we understand
+    /// none, so a token that needs one must be refused.
+    #[error("the token's header names a critical extension")]
+    CriticalExtension,
+}
+
+/// Whether `header` names any critical extension (`crit`). RFC 7515 has the recipient refuse a
+/// token whose `crit` lists an extension it does not understand; this project understands none,
+/// so a `crit` entry of any content refuses the token. jsonwebtoken parses the field but does
+/// not act on it; every verifier here (the backend's, the gateway's for identity providers)
+/// asks this first.
+pub fn has_critical_extension(header: &jsonwebtoken::Header) -> bool {
+    header.crit.is_some()
 }
 
 /// Verifies gateway tokens against a key ring: the current secret and any previous ones.
@@ -119,6 +140,9 @@ impl Verifier {
         if header.alg != Algorithm::HS256 {
             return Err(VerifyError::UnsupportedAlgorithm);
         }
+        if has_critical_extension(&header) {
+            return Err(VerifyError::CriticalExtension);
+        }
         let key = match header.kid.as_deref() {
             None => &self.keys[0].1,
             Some(kid) => self
@@ -142,6 +166,9 @@ impl Verifier {
         };
         if claims.iat > unix_now().saturating_add(self.leeway) {
             return Err(VerifyError::NotYetValid);
+        }
+        if claims.exp < claims.iat || claims.exp - claims.iat > MAX_LIFETIME_SECS {
+            return Err(VerifyError::LifetimeNotAccepted);
         }
         Ok(claims)
     }

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use auth_contract::{
-    Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, LEEWAY_SECS, MIN_SECRET_LEN, Secret, SecretError,
-    Signer, Verifier, VerifyError, unix_now,
+    Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, LEEWAY_SECS, MAX_LIFETIME_SECS, MIN_SECRET_LEN,
+    Secret, SecretError, Signer, Verifier, VerifyError, unix_now,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -606,6 +606,15 @@ fn exp_as_a_string_is_rejected() {
 }
 
 #[test]
+fn nbf_as_a_numeric_string_in_the_future_is_rejected() {
+    // CVE-2026-25537: jsonwebtoken before 10.3.0 treated a string `nbf` (or `exp`) as absent,
+    // so a far-future "nbf" in quotes was never enforced.
+    let mut payload = valid_payload();
+    payload["nbf"] = json!((unix_now() + 86_400).to_string());
+    assert!(verify_hand_built(&payload).is_err());
+}
+
+#[test]
 fn nbf_that_is_not_a_number_is_rejected() {
     for nbf in [
         json!((unix_now() + 3600).to_string()),
@@ -772,7 +781,63 @@ fn verify_errors_never_contain_the_token() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Property: any user, any email, any reasonable lifetime round-trips
+// Lifetimes and critical header extensions
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_lifetime_longer_than_the_maximum_is_refused_even_when_validly_signed() {
+    let user = Uuid::new_v4();
+    let signer = Signer::new(&secret(CURRENT));
+    let verifier = Verifier::new(&secret(CURRENT), &[]);
+    let longest = Claims::with_lifetime(user, "ada@example.com", Duration::from_secs(300));
+    assert_eq!(MAX_LIFETIME_SECS, 300);
+    assert_eq!(
+        verifier.verify(&signer.sign(&longest).unwrap()),
+        Ok(longest)
+    );
+    for lifetime in [301, 3600, 365 * 86_400] {
+        let claims = Claims::with_lifetime(user, "ada@example.com", Duration::from_secs(lifetime));
+        assert_eq!(
+            verifier.verify(&signer.sign(&claims).unwrap()),
+            Err(VerifyError::LifetimeNotAccepted),
+            "{lifetime} s"
+        );
+    }
+    // An `exp` before `iat` is no lifetime at all (and not an underflow).
+    let mut payload = valid_payload();
+    payload["iat"] = json!(unix_now());
+    payload["exp"] = json!(unix_now() - 1);
+    assert_eq!(
+        verify_hand_built(&payload),
+        Err(VerifyError::LifetimeNotAccepted)
+    );
+}
+
+#[test]
+fn a_header_naming_a_critical_extension_is_refused() {
+    let kid = expected_kid(CURRENT);
+    let verifier = Verifier::new(&secret(CURRENT), &[]);
+    for crit in [
+        json!(["b64"]),
+        json!(["exp"]),
+        json!(["urn:example:unknown"]),
+    ] {
+        let header = json!({ "alg": "HS256", "typ": "JWT", "kid": kid, "crit": crit });
+        let token = hand_hs256(&header, &valid_payload(), CURRENT);
+        assert_eq!(
+            verifier.verify(&token),
+            Err(VerifyError::CriticalExtension),
+            "{crit}"
+        );
+    }
+    // A `crit` that is not a list of names is not a header at all.
+    let header = json!({ "alg": "HS256", "kid": kid, "crit": "b64" });
+    let token = hand_hs256(&header, &valid_payload(), CURRENT);
+    assert_eq!(verifier.verify(&token), Err(VerifyError::Malformed));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property: any user, any email, any lifetime up to the maximum round-trips
 // ---------------------------------------------------------------------------------------------
 
 proptest! {
@@ -780,7 +845,7 @@ proptest! {
     fn any_user_email_and_lifetime_round_trips(
         user in any::<u128>().prop_map(Uuid::from_u128),
         email in any::<String>(),
-        lifetime in 1u64..=86_400,
+        lifetime in 1u64..=MAX_LIFETIME_SECS,
     ) {
         let secret = secret(CURRENT);
         let claims = Claims::with_lifetime(user, email, Duration::from_secs(lifetime));

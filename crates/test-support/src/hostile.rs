@@ -153,6 +153,9 @@ pub enum Twist {
     AzpMismatch,
     /// The ID token is `{"alg":"none"}`, unsigned (an empty third part).
     NoneAlg,
+    /// The ID token is properly signed, but its header names a critical extension
+    /// (`"crit": ["urn:example:policy"]`, RFC 7515 section 4.1.11) no relying party here knows.
+    CriticalHeader,
     /// The authorization redirect carries `iss=<this>` (an RFC 9207 mix-up), whether or not
     /// the `iss` parameter is advertised.
     AuthorizationIss(String),
@@ -191,7 +194,8 @@ impl Twist {
             | Twist::MissingNonce
             | Twist::WrongIssuer
             | Twist::AzpMismatch
-            | Twist::NoneAlg => Phase::IdToken,
+            | Twist::NoneAlg
+            | Twist::CriticalHeader => Phase::IdToken,
         }
     }
 }
@@ -388,9 +392,22 @@ impl Key {
 
     /// A JWT of `claims` signed with this key, its header naming `kid` (which need not be ours).
     fn sign(&self, alg: SigningAlg, kid: &str, typ: Option<&str>, claims: &Value) -> String {
+        self.sign_with_crit(alg, kid, typ, None, claims)
+    }
+
+    /// [`Key::sign`], the header also naming the critical extensions `crit`.
+    fn sign_with_crit(
+        &self,
+        alg: SigningAlg,
+        kid: &str,
+        typ: Option<&str>,
+        crit: Option<Vec<String>>,
+        claims: &Value,
+    ) -> String {
         let mut header = Header::new(alg.algorithm());
         header.kid = Some(kid.to_owned());
         header.typ = typ.map(str::to_owned);
+        header.crit = crit;
         jsonwebtoken::encode(&header, claims, &self.encoding).expect("our own key signs")
     }
 }
@@ -643,6 +660,11 @@ impl State {
                     .sign(alg, &self.unpublished.kid, typ, &claims)
             }
             Some(Twist::NoneAlg) => unsigned(&claims),
+            Some(Twist::CriticalHeader) => {
+                let key = self.signing_key();
+                let crit = Some(vec!["urn:example:policy".to_owned()]);
+                key.sign_with_crit(alg, &key.kid, typ, crit, &claims)
+            }
             _ => {
                 let key = self.signing_key();
                 key.sign(alg, &key.kid, typ, &claims)

@@ -2,18 +2,20 @@
 //! scripts that talk to backend-api without a gateway (the benchmark, the API fuzzer).
 //!
 //! ```text
-//! API_SECRET=... mint-token <user id> <email> [lifetime in seconds, default 60]
+//! API_SECRET=... mint-token <user id> <email> [lifetime in seconds, 1 to 300, default 60]
 //! ```
 //!
 //! The secret comes from `API_SECRET` (never from the command line, where other users of the
-//! machine could read it); a missing or short one is refused with exit status 78.
+//! machine could read it); a missing or short one is refused with exit status 78. A lifetime over
+//! [`MAX_LIFETIME_SECS`] is refused (exit status 64): the backend would refuse the token.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use auth_contract::{Claims, DEFAULT_TTL, Secret, Signer};
+use auth_contract::{Claims, DEFAULT_TTL, MAX_LIFETIME_SECS, Secret, Signer};
 
-const USAGE: &str = "usage: API_SECRET=... mint-token <user id> <email> [lifetime in seconds]";
+const USAGE: &str =
+    "usage: API_SECRET=... mint-token <user id> <email> [lifetime in seconds, 1 to 300]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,7 +26,7 @@ fn main() -> ExitCode {
             email,
             secs.parse::<u64>()
                 .ok()
-                .filter(|s| *s > 0)
+                .filter(|s| (1..=MAX_LIFETIME_SECS).contains(s))
                 .map(Duration::from_secs)
                 .ok_or(()),
         ),
@@ -35,7 +37,7 @@ fn main() -> ExitCode {
     };
     let (Ok(user), Ok(lifetime)) = (user.parse(), lifetime) else {
         eprintln!(
-            "mint-token: the user id must be a UUID and the lifetime a positive number\n{USAGE}"
+            "mint-token: the user id must be a UUID and the lifetime 1 to {MAX_LIFETIME_SECS} seconds\n{USAGE}"
         );
         return ExitCode::from(64);
     };

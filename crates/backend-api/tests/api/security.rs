@@ -275,6 +275,48 @@ async fn token_future_nbf_is_401() {
 }
 
 #[tokio::test]
+async fn token_living_longer_than_300_seconds_is_401_even_when_validly_signed() {
+    let app = TestApp::spawn().await;
+    let (ada, w) = victim(&app).await;
+    let now = unix_now();
+    // The longest accepted lifetime still works: the refusals below are about the lifetime.
+    let mut longest = good_payload(&ada);
+    longest["exp"] = json!(now + 300);
+    let res = app
+        .send(
+            Method::GET,
+            &format!("/workspaces/{w}"),
+            Some(&TestUser {
+                token: properly_signed(&longest),
+                ..ada.clone()
+            }),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    // A leaked key's year-long token, and an exp before its iat.
+    for (iat, exp) in [(now, now + 301), (now, now + 365 * 86_400), (now, now - 1)] {
+        let mut payload = good_payload(&ada);
+        payload["iat"] = json!(iat);
+        payload["exp"] = json!(exp);
+        let token = properly_signed(&payload);
+        assert_token_refused(&app, w, &token, &format!("iat {iat} exp {exp}")).await;
+    }
+}
+
+#[tokio::test]
+async fn token_whose_header_names_a_critical_extension_is_401() {
+    let app = TestApp::spawn().await;
+    let (ada, w) = victim(&app).await;
+    for crit in [json!(["b64"]), json!(["urn:example:policy"]), json!([])] {
+        let mut header = good_header();
+        header["crit"] = crit.clone();
+        let token = hs256_signed(&header, &good_payload(&ada), SECRET.as_bytes());
+        assert_token_refused(&app, w, &token, &format!("crit {crit}")).await;
+    }
+}
+
+#[tokio::test]
 async fn token_missing_iss_is_401() {
     let app = TestApp::spawn().await;
     let (ada, w) = victim(&app).await;

@@ -277,6 +277,11 @@ async fn every_bad_id_token_or_token_answer_is_oauth_callback_and_signs_nobody_i
         ("wrong issuer", Twist::WrongIssuer, json!({})),
         ("azp of another client", Twist::AzpMismatch, json!({})),
         ("alg none", Twist::NoneAlg, json!({})),
+        (
+            "a critical header extension",
+            Twist::CriticalHeader,
+            json!({}),
+        ),
         ("token endpoint error", Twist::TokenError, json!({})),
         (
             "user info about another sub",

@@ -362,6 +362,12 @@ impl Oidc {
     ) -> Result<(Header, Map<String, Value>), TokenError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| invalid(format!("unreadable header ({e})")))?;
+        if auth_contract::has_critical_extension(&header) {
+            return Err(invalid(format!(
+                "the header names critical extensions {:?}, none of which is understood",
+                header.crit
+            )));
+        }
         if !metadata.algorithms().contains(&header.alg) {
             return Err(invalid(format!(
                 "algorithm {:?} is not one the provider publishes",
