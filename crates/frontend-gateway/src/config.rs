@@ -350,8 +350,12 @@ mod tests {
         };
         assert!(passes("/api/files/a"));
         assert!(!passes("/api/hooks/a"));
-        assert!(!passes("/api/me"), "the backend's rule never passes cookies");
-        let typo = r#"[{"source": "/api/f/:p*", "destination": "http://f/:p*", "passCookie": true}]"#;
+        assert!(
+            !passes("/api/me"),
+            "the backend's rule never passes cookies"
+        );
+        let typo =
+            r#"[{"source": "/api/f/:p*", "destination": "http://f/:p*", "passCookie": true}]"#;
         let err = Settings::from_source(&with(base(), "GATEWAY_REWRITES", typo)).unwrap_err();
         assert!(err.to_string().contains("passCookie"), "{err}");
     }
