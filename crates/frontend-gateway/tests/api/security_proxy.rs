@@ -179,7 +179,7 @@ fn spawn_recording_upstream() -> (String, Arc<Mutex<Vec<usize>>>, Arc<AtomicUsiz
 }
 
 /// 32 KiB of body.
-const FIRST_PART: [u8; 0x8000] = [b'u'; 0x8000];
+static FIRST_PART: [u8; 0x8000] = [b'u'; 0x8000];
 
 /// Sends `head`, then [`FIRST_PART`], then after a pause `rest`, then closes the sending half (a client that goes
 /// away mid-body); returns the gateway's whole answer.
