@@ -404,6 +404,37 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_client_body_is_the_clients_fault_and_an_upstream_failure_is_not() {
+        let body = |e: Box<dyn std::error::Error>| send_error(SendRequestError::Body(e), 10);
+        assert!(matches!(
+            body(Box::new(PayloadError::Incomplete(None))),
+            Error::ClientBody(_)
+        ));
+        assert!(matches!(
+            body(Box::new(BodyError::Payload(
+                PayloadError::EncodingCorrupted
+            ))),
+            Error::ClientBody(_)
+        ));
+        assert!(matches!(
+            body(Box::new(BodyError::TooLarge { limit: 10 })),
+            Error::BodyTooLarge { limit: 10 }
+        ));
+        assert!(matches!(
+            body("something else".into()),
+            Error::UpstreamUnreachable(_)
+        ));
+        assert!(matches!(
+            send_error(SendRequestError::Timeout, 10),
+            Error::UpstreamTimeout
+        ));
+        assert_eq!(
+            actix_web::ResponseError::status_code(&body(Box::new(PayloadError::Incomplete(None)))),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
     fn set_cookie_is_left_to_the_cookie_filter() {
         let map = headers(&[("connection", "close")]);
         assert!(forwardable_response_header(&header::SET_COOKIE, &map));
