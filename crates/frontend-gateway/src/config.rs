@@ -321,18 +321,43 @@ mod tests {
             s.proxy.rules.decide("/api/files/a", ""),
             Decision::Upstream {
                 url: "http://files:9000/a".into(),
-                inject_token: false
+                inject_token: false,
+                pass_cookies: false,
             }
         );
         assert_eq!(
             s.proxy.rules.decide("/api/me", ""),
             Decision::Upstream {
                 url: "http://127.0.0.1:8080/me".into(),
-                inject_token: true
+                inject_token: true,
+                pass_cookies: false,
             }
         );
         let bad = r#"[{"source": "/api/auth/:path*", "destination": "http://evil/:path*"}]"#;
         assert!(Settings::from_source(&with(base(), "GATEWAY_REWRITES", bad)).is_err());
+    }
+
+    #[test]
+    fn pass_cookies_is_read_off_by_default_and_unknown_rule_fields_are_refused() {
+        let rules = r#"[{"source": "/api/files/:path*", "destination": "http://files/:path*",
+                         "passCookies": true},
+                        {"source": "/api/hooks/:path*", "destination": "http://hooks/:path*",
+                         "pass_cookies": false}]"#;
+        let s = Settings::from_source(&with(base(), "GATEWAY_REWRITES", rules)).unwrap();
+        let passes = |path| match s.proxy.rules.decide(path, "") {
+            Decision::Upstream { pass_cookies, .. } => pass_cookies,
+            other => panic!("{path}: {other}"),
+        };
+        assert!(passes("/api/files/a"));
+        assert!(!passes("/api/hooks/a"));
+        assert!(
+            !passes("/api/me"),
+            "the backend's rule never passes cookies"
+        );
+        let typo =
+            r#"[{"source": "/api/f/:p*", "destination": "http://f/:p*", "passCookie": true}]"#;
+        let err = Settings::from_source(&with(base(), "GATEWAY_REWRITES", typo)).unwrap_err();
+        assert!(err.to_string().contains("passCookie"), "{err}");
     }
 
     #[test]

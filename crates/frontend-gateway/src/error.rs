@@ -27,6 +27,11 @@ pub enum Error {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// The client's request body broke off (a `Content-Length` body cut short) or was malformed
+    /// (a bad chunk) while it streamed upstream: 400, logged at info (the upstream is not to
+    /// blame, and anyone can send one).
+    #[error("the request body broke off or was malformed")]
+    ClientBody(#[source] actix_web::error::PayloadError),
     /// The upstream refused the connection, reset it, or sent garbage: 502.
     #[error("the upstream could not be reached")]
     UpstreamUnreachable(#[source] awc::error::SendRequestError),
@@ -67,6 +72,9 @@ impl Error {
                 .detail("Too many sign-in attempts; try again after the time in Retry-After."),
             Self::BodyTooLarge { limit } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE)
                 .detail(format!("The body is larger than {limit} bytes.")),
+            Self::ClientBody(_) => {
+                Problem::bad_request("The request body broke off or was malformed.")
+            }
             Self::UpstreamUnreachable(_) => Problem::new(StatusCode::BAD_GATEWAY)
                 .detail("The upstream service could not be reached."),
             Self::UpstreamTimeout => Problem::new(StatusCode::GATEWAY_TIMEOUT)
@@ -97,6 +105,9 @@ impl ResponseError for Error {
                     .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::Client(_) | Self::BodyTooLarge { .. } => {}
+            Self::ClientBody(cause) => {
+                tracing::info!(%cause, "a client's request body broke off; answered 400");
+            }
             _ => {
                 let mut chain = String::new();
                 let mut source = std::error::Error::source(self);

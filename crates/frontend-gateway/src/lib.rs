@@ -14,10 +14,11 @@
 //!
 //! Around them: [`guard`] (the checks every request passes first: path, header size,
 //! cross-site), [`pages`] (the web app, embedded), [`health`] (`/healthz`, `/readyz`),
-//! [`origin`] (`PUBLIC_ORIGIN`), [`error`] (the one error type), [`config`] (every setting)
-//! and [`startup`] ([`Application`]).
+//! [`origin`] (`PUBLIC_ORIGIN`), [`cookies`] (every cookie the gateway sets), [`error`] (the
+//! one error type), [`config`] (every setting) and [`startup`] ([`Application`]).
 
 pub mod config;
+pub mod cookies;
 pub mod error;
 pub mod guard;
 pub mod health;

@@ -45,11 +45,7 @@ impl Csrf {
 
     /// The cookie's name (next-auth's, with `__Host-` when secure).
     pub fn cookie_name(&self) -> &'static str {
-        if self.secure {
-            "__Host-next-auth.csrf-token"
-        } else {
-            "next-auth.csrf-token"
-        }
+        crate::cookies::CSRF.name(self.secure)
     }
 
     fn mac(&self, token: &str) -> HmacSha256 {

@@ -4,13 +4,17 @@
 //! 2. upstream request: built from scratch: the client's headers minus `Authorization`,
 //!    `Cookie`, hop-by-hop headers (and those `Connection` names), `X-Forwarded-*`/`Forwarded`;
 //!    plus `X-Forwarded-For/Proto/Host` from what the gateway believes (see
-//!    [`super::forwarded`]), `x-request-id`, and a freshly minted bearer token when there is a
-//!    session and the rule opted in;
+//!    [`super::forwarded`]), `x-request-id`, a freshly minted bearer token when there is a
+//!    session and the rule opted in, and the browser's cookies minus the gateway's when the
+//!    rule passes cookies (see [`super::filters`]);
 //! 3. send: the body streams through (never buffered, capped at `PROXY_MAX_BODY_BYTES`), no
-//!    redirects, no decompression; refused/unreachable -> 502, too slow -> 504;
-//! 4. response filter: hop-by-hop headers dropped, everything else (every `Set-Cookie`) kept,
-//!    the body streamed back under an idle timeout, and, for a signed-in user's open-ended
-//!    stream, only while the session lives (see [`super::streams`]).
+//!    redirects, no decompression; refused/unreachable -> 502, too slow -> 504; a client body
+//!    that breaks off or is malformed -> 400 (the upstream's request is abandoned unfinished);
+//! 4. response filter: hop-by-hop headers dropped; `Set-Cookie` only on a rule that passes
+//!    cookies, never one named like the gateway's; `Cache-Control: private, no-store` on an
+//!    authenticated answer that set no caching header; the body streamed back under an idle
+//!    timeout, and, for a signed-in user's open-ended stream, only while the session lives
+//!    (see [`super::streams`]).
 
 use std::time::Duration;
 
@@ -26,6 +30,7 @@ use futures_util::Stream;
 use web_common::problem::Untouched;
 use web_common::{Problem, RequestId};
 
+use super::filters;
 use super::forwarded::{self, TrustedProxies};
 use super::rewrite::Decision;
 use super::settings::ProxySettings;
@@ -136,15 +141,20 @@ pub async fn handle(
     request_id: RequestId,
 ) -> Result<HttpResponse, Error> {
     let settings = &proxy.settings;
-    let (url, inject_token) = match settings.rules.decide(req.path(), req.query_string()) {
-        Decision::Upstream { url, inject_token } => (url, inject_token),
-        Decision::Gateway => {
-            return Err(Problem::not_found("There is no such /api/auth action.").into());
-        }
-        Decision::NoMatch => {
-            return Err(Problem::not_found("Nothing is served at this path.").into());
-        }
-    };
+    let (url, inject_token, pass_cookies) =
+        match settings.rules.decide(req.path(), req.query_string()) {
+            Decision::Upstream {
+                url,
+                inject_token,
+                pass_cookies,
+            } => (url, inject_token, pass_cookies),
+            Decision::Gateway => {
+                return Err(Problem::not_found("There is no such /api/auth action.").into());
+            }
+            Decision::NoMatch => {
+                return Err(Problem::not_found("Nothing is served at this path.").into());
+            }
+        };
     let max_body = settings.max_body_bytes;
     if content_length(&req).is_some_and(|len| len > max_body) {
         return Err(Error::BodyTooLarge { limit: max_body });
@@ -156,7 +166,7 @@ pub async fn handle(
         _ => None,
     };
     let client_info = forwarded::client(&req, &proxy.trusted_proxies);
-    let upstream = upstream_request(
+    let mut upstream = upstream_request(
         &client,
         &req,
         &url,
@@ -164,6 +174,10 @@ pub async fn handle(
         &request_id,
         &client_info,
     );
+    if pass_cookies && let Some(cookies) = filters::upstream_cookie(req.headers()) {
+        upstream.headers_mut().insert(header::COOKIE, cookies);
+    }
+    let authenticated = token.is_some();
     let response = tokio::time::timeout(settings.timeout, send(upstream, &req, payload, max_body))
         .await
         .map_err(|_| Error::UpstreamTimeout)??;
@@ -178,6 +192,10 @@ pub async fn handle(
     Ok(downstream_response(
         &req,
         response,
+        Filter {
+            pass_cookies,
+            authenticated,
+        },
         settings.stream_idle_timeout,
         session_check,
     ))
@@ -251,28 +269,47 @@ async fn send(
         }
         None => upstream.send().await,
     };
-    sent.map_err(|e| match e {
+    sent.map_err(|e| send_error(e, max_body))
+}
+
+/// Whose fault a failed send was: the client's body (too large: 413; broken off or malformed
+/// while it streamed: 400), or the upstream (too slow: 504; anything else: 502).
+fn send_error(e: SendRequestError, max_body: u64) -> Error {
+    match e {
         SendRequestError::Timeout => Error::UpstreamTimeout,
-        SendRequestError::Body(ref body)
-            if matches!(
-                body.downcast_ref::<BodyError>(),
-                Some(BodyError::TooLarge { .. })
-            ) =>
-        {
-            Error::BodyTooLarge { limit: max_body }
-        }
+        SendRequestError::Body(body) => match body.downcast::<PayloadError>() {
+            Ok(payload) => Error::ClientBody(*payload),
+            Err(body) => match body.downcast::<BodyError>() {
+                Ok(body) => match *body {
+                    BodyError::TooLarge { .. } => Error::BodyTooLarge { limit: max_body },
+                    BodyError::Payload(payload) => Error::ClientBody(payload),
+                    other => Error::UpstreamUnreachable(SendRequestError::Body(Box::new(other))),
+                },
+                Err(body) => Error::UpstreamUnreachable(SendRequestError::Body(body)),
+            },
+        },
         e => {
             if let SendRequestError::Connect(ConnectError::Timeout) = e {
                 tracing::warn!("connecting to the upstream timed out");
             }
             Error::UpstreamUnreachable(e)
         }
-    })
+    }
+}
+
+/// What the response filter does beyond dropping hop-by-hop headers.
+#[derive(Debug, Clone, Copy)]
+struct Filter {
+    /// The rule passes cookies: the upstream's `Set-Cookie`s may pass (minus the gateway's).
+    pass_cookies: bool,
+    /// A token was injected: no caching header from the upstream means `private, no-store`.
+    authenticated: bool,
 }
 
 fn downstream_response<S>(
     req: &HttpRequest,
     upstream: awc::ClientResponse<S>,
+    filter: Filter,
     idle: Duration,
     session_check: impl FnOnce() -> Option<(Liveness, Duration)>,
 ) -> HttpResponse
@@ -281,10 +318,19 @@ where
 {
     let status = upstream.status();
     let mut res = HttpResponse::build(status);
+    let mut caching_decided = !filter.authenticated;
     for (name, value) in upstream.headers() {
-        if forwardable_response_header(name, upstream.headers()) {
-            res.append_header((name.clone(), value.clone()));
+        if !forwardable_response_header(name, upstream.headers())
+            || (name == header::SET_COOKIE
+                && !filters::upstream_may_set(value, filter.pass_cookies))
+        {
+            continue;
         }
+        caching_decided = caching_decided || filters::is_caching_header(name);
+        res.append_header((name.clone(), value.clone()));
+    }
+    if !caching_decided {
+        res.insert_header((header::CACHE_CONTROL, filters::PRIVATE_NO_STORE));
     }
     let length = upstream
         .headers()
@@ -358,7 +404,38 @@ mod tests {
     }
 
     #[test]
-    fn set_cookie_survives_the_response_filter() {
+    fn a_broken_client_body_is_the_clients_fault_and_an_upstream_failure_is_not() {
+        let body = |e: Box<dyn std::error::Error>| send_error(SendRequestError::Body(e), 10);
+        assert!(matches!(
+            body(Box::new(PayloadError::Incomplete(None))),
+            Error::ClientBody(_)
+        ));
+        assert!(matches!(
+            body(Box::new(BodyError::Payload(
+                PayloadError::EncodingCorrupted
+            ))),
+            Error::ClientBody(_)
+        ));
+        assert!(matches!(
+            body(Box::new(BodyError::TooLarge { limit: 10 })),
+            Error::BodyTooLarge { limit: 10 }
+        ));
+        assert!(matches!(
+            body("something else".into()),
+            Error::UpstreamUnreachable(_)
+        ));
+        assert!(matches!(
+            send_error(SendRequestError::Timeout, 10),
+            Error::UpstreamTimeout
+        ));
+        assert_eq!(
+            actix_web::ResponseError::status_code(&body(Box::new(PayloadError::Incomplete(None)))),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn set_cookie_is_left_to_the_cookie_filter() {
         let map = headers(&[("connection", "close")]);
         assert!(forwardable_response_header(&header::SET_COOKIE, &map));
         assert!(!forwardable_response_header(&header::CONNECTION, &map));

@@ -21,7 +21,7 @@ pub enum PathError {
     /// `//` somewhere.
     #[error("the path contains an empty segment (`//`)")]
     EmptySegment,
-    /// `.` or `..`, possibly percent-encoded.
+    /// `.` or `..`, possibly percent-encoded, possibly behind a path parameter (`..;x`).
     #[error("the path contains a dot segment")]
     DotSegment,
     /// `/` or `\` hidden in a segment (`%2f`, `%5c`), or a raw backslash.
@@ -36,15 +36,26 @@ pub enum PathError {
     /// A `%` not followed by two hex digits.
     #[error("the path contains a malformed percent-encoding")]
     BadEncoding,
+    /// An escape that decodes to another escape (`%252e`, `%25252f`, at any depth).
+    #[error("the path is percent-encoded twice")]
+    DoubleEncoding,
+    /// Escapes that decode to bytes that are not UTF-8 (`%ff`, the overlong `%c0%ae`).
+    #[error("the path does not decode to UTF-8")]
+    InvalidUtf8,
+    /// Path parameters on `/api/auth` (`/api/auth;x/session`): a server that drops them
+    /// would read a path the gateway keeps.
+    #[error("the path has parameters on /api/auth")]
+    AuthParameter,
 }
-
-/// How many rounds of percent-decoding are looked through (`%252e` is `%2e` is `.`).
-const DECODE_ROUNDS: usize = 3;
 
 /// The longest path accepted, in bytes.
 pub const MAX_PATH_LEN: usize = 2048;
 
-/// Refuses paths that could mean something else to the upstream than to this matcher.
+/// Refuses paths that could mean something else to the upstream than to this matcher. A
+/// segment is checked as it is and, when it has escapes, once decoded (which must give UTF-8
+/// without another escape in it); either way a dot segment is looked for in front of any `;`
+/// too, since some servers (Tomcat, Spring) drop path parameters and read `..;x` as `..`.
+/// Costs no allocation for a path without `%`.
 pub fn check_path(path: &str) -> Result<(), PathError> {
     let rest = path.strip_prefix('/').ok_or(PathError::NotAbsolute)?;
     if path.len() > MAX_PATH_LEN {
@@ -54,24 +65,75 @@ pub fn check_path(path: &str) -> Result<(), PathError> {
         return Err(PathError::EmptySegment);
     }
     for segment in rest.split('/') {
-        let mut text = segment.as_bytes().to_vec();
-        for round in 0..=DECODE_ROUNDS {
-            if text == b"." || text == b".." {
-                return Err(PathError::DotSegment);
-            }
-            if text.iter().any(|&b| b == b'\\' || (round > 0 && b == b'/')) {
-                return Err(PathError::Slash);
-            }
-            if text.iter().any(|b| b.is_ascii_control()) {
-                return Err(PathError::ControlCharacter);
-            }
-            if !text.contains(&b'%') {
-                break;
-            }
-            text = percent_decode(&text).ok_or(PathError::BadEncoding)?;
-        }
+        check_segment(segment)?;
+    }
+    if has_auth_parameters(rest) {
+        return Err(PathError::AuthParameter);
     }
     Ok(())
+}
+
+fn check_segment(segment: &str) -> Result<(), PathError> {
+    check_text(segment.as_bytes(), false)?;
+    if !segment.contains('%') {
+        return Ok(());
+    }
+    let decoded = percent_decode(segment.as_bytes()).ok_or(PathError::BadEncoding)?;
+    let text = std::str::from_utf8(&decoded).map_err(|_| PathError::InvalidUtf8)?;
+    check_text(&decoded, true)?;
+    if text.chars().any(char::is_control) {
+        return Err(PathError::ControlCharacter);
+    }
+    if has_escape(&decoded) {
+        return Err(PathError::DoubleEncoding);
+    }
+    Ok(())
+}
+
+/// The checks a segment passes raw and, when it has escapes, decoded.
+fn check_text(text: &[u8], decoded: bool) -> Result<(), PathError> {
+    let name = text.split(|&b| b == b';').next().unwrap_or_default();
+    if name == b"." || name == b".." {
+        return Err(PathError::DotSegment);
+    }
+    if text.iter().any(|&b| b == b'\\' || (decoded && b == b'/')) {
+        return Err(PathError::Slash);
+    }
+    if text.iter().any(u8::is_ascii_control) {
+        return Err(PathError::ControlCharacter);
+    }
+    Ok(())
+}
+
+/// `true` when `input` holds a `%XX` escape.
+fn has_escape(input: &[u8]) -> bool {
+    input
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+}
+
+/// `true` for `api;x/auth...` or `api/auth;x...` (any case, any encoding): parameters that
+/// would hide `/api/auth` from [`is_auth_path`]. Only a path whose first segments have a `;`
+/// or a `%` is looked at closer.
+fn has_auth_parameters(rest: &str) -> bool {
+    let mut segments = rest.splitn(3, '/');
+    let (Some(first), Some(second)) = (segments.next(), segments.next()) else {
+        return false;
+    };
+    let suspicious = |s: &str| s.contains([';', '%']);
+    if !suspicious(first) && !suspicious(second) {
+        return false;
+    }
+    let named = |segment: &str, word: &str| {
+        percent_decode(segment.as_bytes()).is_some_and(|decoded| {
+            let name = decoded.split(|&b| b == b';').next().unwrap_or_default();
+            name.eq_ignore_ascii_case(word.as_bytes())
+        })
+    };
+    let has_parameter = |segment: &str| {
+        percent_decode(segment.as_bytes()).is_some_and(|decoded| decoded.contains(&b';'))
+    };
+    named(first, "api") && named(second, "auth") && (has_parameter(first) || has_parameter(second))
 }
 
 /// Decodes `%XX` escapes; `None` when one is malformed.
@@ -121,9 +183,10 @@ pub fn base_url(url: &str) -> Result<String, String> {
     Ok(url.trim().trim_end_matches('/').to_owned())
 }
 
-/// A rule as configured (`GATEWAY_REWRITES` is a JSON list of these).
+/// A rule as configured (`GATEWAY_REWRITES` is a JSON list of these; an unknown field, a typo
+/// such as `passCookie`, is refused).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleConfig {
     /// A pattern such as `/api/files/:path*`.
     pub source: String,
@@ -133,6 +196,12 @@ pub struct RuleConfig {
     /// a token never goes to a destination that did not opt in.
     #[serde(default, alias = "inject_token")]
     pub inject_token: bool,
+    /// Whether cookies pass: the browser's (minus every cookie the gateway sets, see
+    /// [`crate::cookies`]) to the upstream, and the upstream's `Set-Cookie`s (minus any named
+    /// like a gateway cookie) back. Off unless set: an upstream neither reads the browser's
+    /// cookies nor fills its jar.
+    #[serde(default, alias = "pass_cookies")]
+    pub pass_cookies: bool,
 }
 
 /// Why a rule was refused.
@@ -333,6 +402,7 @@ enum Target {
     Upstream {
         destination: Template,
         inject_token: bool,
+        pass_cookies: bool,
     },
 }
 
@@ -352,7 +422,8 @@ impl Rule {
         })
     }
 
-    /// Requests matching `source` go to `destination`, with a token when `inject_token`.
+    /// Requests matching `source` go to `destination`, with a token when `inject_token`, and
+    /// no cookies either way (see [`Rule::passing_cookies`]).
     pub fn upstream(
         source: &str,
         destination: &str,
@@ -365,8 +436,17 @@ impl Rule {
             target: Target::Upstream {
                 destination,
                 inject_token,
+                pass_cookies: false,
             },
         })
+    }
+
+    /// This rule, letting cookies through (both ways, minus the gateway's) when `pass`.
+    pub fn passing_cookies(mut self, pass: bool) -> Self {
+        if let Target::Upstream { pass_cookies, .. } = &mut self.target {
+            *pass_cookies = pass;
+        }
+        self
     }
 }
 
@@ -380,7 +460,10 @@ impl TryFrom<&RuleConfig> for Rule {
                 "/api/auth is kept by the gateway",
             ));
         }
-        Self::upstream(&config.source, &config.destination, config.inject_token)
+        Ok(
+            Self::upstream(&config.source, &config.destination, config.inject_token)?
+                .passing_cookies(config.pass_cookies),
+        )
     }
 }
 
@@ -395,6 +478,8 @@ pub enum Decision {
         url: String,
         /// Whether the rule opted in to tokens.
         inject_token: bool,
+        /// Whether the rule opted in to cookies.
+        pass_cookies: bool,
     },
     /// No rule matched.
     NoMatch,
@@ -412,7 +497,8 @@ impl Rules {
 
     /// The gateway's table: `/api/auth/:path*` (kept by the gateway), then `extra` (the rules
     /// of `GATEWAY_REWRITES`) in order, then `/api/:path*` to `backend` (a checked
-    /// [`base_url`]) with a token.
+    /// [`base_url`]) with a token and without cookies (the backend reads none, so one it set
+    /// would only fill the browser's jar).
     pub fn standard(backend: &str, extra: &[RuleConfig]) -> Result<Self, RuleError> {
         let mut rules = vec![Rule::gateway("/api/auth/:path*")?];
         for config in extra {
@@ -440,9 +526,11 @@ impl Rules {
                 Target::Upstream {
                     destination,
                     inject_token,
+                    pass_cookies,
                 } => Decision::Upstream {
                     url: destination.render(&captures, query),
                     inject_token: *inject_token,
+                    pass_cookies: *pass_cookies,
                 },
             };
         }
@@ -479,6 +567,7 @@ mod tests {
         Decision::Upstream {
             url: url.to_owned(),
             inject_token: true,
+            pass_cookies: false,
         }
     }
 
@@ -534,14 +623,16 @@ mod tests {
             rules.decide("/api/files/7", "v=1"),
             Decision::Upstream {
                 url: "http://files/blob/7?v=1".into(),
-                inject_token: false
+                inject_token: false,
+                pass_cookies: false,
             }
         );
         assert_eq!(
             rules.decide("/api/files/7/raw", ""),
             Decision::Upstream {
                 url: "http://backend/files/7/raw".into(),
-                inject_token: true
+                inject_token: true,
+                pass_cookies: false,
             }
         );
     }
@@ -576,6 +667,7 @@ mod tests {
             source: "/api/auth/x".into(),
             destination: "http://b".into(),
             inject_token: false,
+            pass_cookies: false,
         };
         assert!(Rule::try_from(&auth).is_err());
     }
@@ -588,7 +680,20 @@ mod tests {
             ("/api/%2e%2e/admin", PathError::DotSegment),
             ("/api/%2E./admin", PathError::DotSegment),
             ("/api/.%2e", PathError::DotSegment),
-            ("/api/%252e%252e/admin", PathError::DotSegment),
+            ("/api/%252e%252e/admin", PathError::DoubleEncoding),
+            ("/api/..;/admin", PathError::DotSegment),
+            ("/api/.;x/me", PathError::DotSegment),
+            ("/api/%2e%2e;x/admin", PathError::DotSegment),
+            ("/api/..%3b/admin", PathError::DotSegment),
+            ("/api/%25252f", PathError::DoubleEncoding),
+            ("/api/%2525252e%2525252e", PathError::DoubleEncoding),
+            ("/api/%c0%ae%c0%ae/admin", PathError::InvalidUtf8),
+            ("/api/%ff", PathError::InvalidUtf8),
+            ("/api/a%c2%85b", PathError::ControlCharacter),
+            ("/api/auth;x/session", PathError::AuthParameter),
+            ("/API/Auth;/session", PathError::AuthParameter),
+            ("/api;x/auth/session", PathError::AuthParameter),
+            ("/api/%61uth%3bx/session", PathError::AuthParameter),
             ("/api/a%2fb", PathError::Slash),
             ("/api/a%2Fb", PathError::Slash),
             ("/api/a%5cb", PathError::Slash),
@@ -615,6 +720,11 @@ mod tests {
             "/api/workspaces/",
             "/api/a.b/..c/%20x",
             "/api/%C3%A9",
+            "/api/100%25",
+            "/api/50%25off",
+            "/api/a;b",
+            "/api/authors;v=1",
+            "/api/%61uth/csrf",
         ] {
             assert_eq!(check_path(path), Ok(()), "{path}");
         }
@@ -658,7 +768,8 @@ mod tests {
             after in prop::collection::vec(segment(), 0..3),
             attack in prop::sample::select(vec![
                 "..", ".", "%2e%2e", "%2E%2e", ".%2E", "%2e", "a%2fb", "%2F", "a%5Cb", "a\\b",
-                "%00", "%252e%252e", "%255c",
+                "%00", "%252e%252e", "%255c", "..;", ".;x", "%2e%2e;", "%25252f", "%c0%ae",
+                "%ff",
             ]),
         ) {
             let mut segments = before;

@@ -63,11 +63,7 @@ impl Sessions {
     /// The session cookie's name: `__Host-session` when secure (the prefix makes browsers insist
     /// on `Secure`, `Path=/` and no `Domain`), `session` otherwise.
     pub fn cookie_name(&self) -> &'static str {
-        if self.secure {
-            "__Host-session"
-        } else {
-            "session"
-        }
+        crate::cookies::SESSION.name(self.secure)
     }
 
     /// The key the session cookie is encrypted with.

@@ -52,11 +52,7 @@ impl Binding {
 
     /// The cookie's name.
     pub fn cookie_name(self) -> &'static str {
-        if self.secure {
-            "__Host-auth-flow"
-        } else {
-            "auth-flow"
-        }
+        crate::cookies::AUTH_FLOW.name(self.secure)
     }
 
     /// This browser's binding value, when it has one.
