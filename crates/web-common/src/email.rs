@@ -198,7 +198,11 @@ mod tests {
             "ａｄａ＠ｅｘａｍｐｌｅ．ｃｏｍ",
             "ＡＤＡ@example.com",
         ] {
-            assert_eq!(parse(spelling).unwrap().key(), "ada@example.com", "{spelling:?}");
+            assert_eq!(
+                parse(spelling).unwrap().key(),
+                "ada@example.com",
+                "{spelling:?}"
+            );
         }
         // Full case folding, which lower-casing misses.
         assert_eq!(key("Straße@x.io"), key("STRASSE@x.io"));

@@ -4,7 +4,9 @@
 use sha2::{Digest, Sha384};
 use sqlx::{Connection, PgConnection};
 use test_support::TestDatabase;
-use web_common::db::{EMAIL_KEY_ADDED, EMAIL_KEY_UNIQUE, MIGRATOR, MigrateError, REWORDED, migrate};
+use web_common::db::{
+    EMAIL_KEY_ADDED, EMAIL_KEY_UNIQUE, MIGRATOR, MigrateError, REWORDED, migrate,
+};
 
 /// SQL without its `--` comments and blank lines: what a migration does.
 fn statements(sql: &str) -> Vec<String> {

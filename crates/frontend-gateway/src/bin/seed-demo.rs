@@ -36,7 +36,8 @@ async fn main() -> ExitCode {
 
 async fn seed(pool: &PgPool, email: &str, pass: &str) -> Result<bool, Box<dyn std::error::Error>> {
     migrate(pool).await?;
-    let email = web_common::email::parse(email).map_err(|refused| format!("the email {refused}"))?;
+    let email =
+        web_common::email::parse(email).map_err(|refused| format!("the email {refused}"))?;
     if users::find_by_email(pool, email.key()).await?.is_some() {
         return Ok(false);
     }

@@ -5,8 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use web_common::email::{self, Email};
 use web_common::Problem;
+use web_common::email::{self, Email};
 
 use super::providers::Providers;
 use super::providers::oauth::is_fresh;

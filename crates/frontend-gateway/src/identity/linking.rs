@@ -117,7 +117,9 @@ pub async fn sign_in(
                 }
                 Err(users::InsertError::Database(e)) => return Err(e.into()),
             };
-            if !accounts::insert(&mut *tx, provider, &who.subject, id, Some(email.as_typed())).await? {
+            if !accounts::insert(&mut *tx, provider, &who.subject, id, Some(email.as_typed()))
+                .await?
+            {
                 return Ok(Err(Refusal::NotLinked("the subject was linked meanwhile")));
             }
             tx.commit().await?;
@@ -129,8 +131,14 @@ pub async fn sign_in(
             }))
         }
         Some(existing) if who.email_verified && client.trust_email => {
-            if !accounts::insert(&mut *tx, provider, &who.subject, existing.id, Some(email.as_typed()))
-                .await?
+            if !accounts::insert(
+                &mut *tx,
+                provider,
+                &who.subject,
+                existing.id,
+                Some(email.as_typed()),
+            )
+            .await?
             {
                 return Ok(Err(Refusal::NotLinked("the subject was linked meanwhile")));
             }
@@ -172,9 +180,19 @@ pub async fn link(
                 "the subject belongs to another user",
             )));
         }
-        Some(_) => accounts::touch(&mut *tx, provider, &who.subject, Some(email.as_typed())).await?,
+        Some(_) => {
+            accounts::touch(&mut *tx, provider, &who.subject, Some(email.as_typed())).await?
+        }
         None => {
-            if !accounts::insert(&mut *tx, provider, &who.subject, user, Some(email.as_typed())).await? {
+            if !accounts::insert(
+                &mut *tx,
+                provider,
+                &who.subject,
+                user,
+                Some(email.as_typed()),
+            )
+            .await?
+            {
                 return Ok(Err(Refusal::NotLinked("the subject was linked meanwhile")));
             }
         }

@@ -53,19 +53,19 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO users (id, email, email_key, name, password_hash) VALUES ($1, $2, $3, $4, $5)",
     )
-        .bind(id)
-        .bind(email.as_typed())
-        .bind(email.key())
-        .bind(name)
-        .bind(password_hash)
-        .execute(db)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.constraint() == Some("users_email_key_key") => {
-                InsertError::DuplicateEmail
-            }
-            _ => InsertError::Database(e),
-        })?;
+    .bind(id)
+    .bind(email.as_typed())
+    .bind(email.key())
+    .bind(name)
+    .bind(password_hash)
+    .execute(db)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some("users_email_key_key") => {
+            InsertError::DuplicateEmail
+        }
+        _ => InsertError::Database(e),
+    })?;
     Ok(id)
 }
 

@@ -104,8 +104,8 @@ async fn authenticate(
     email: &str,
     password: &str,
 ) -> Result<Option<Account>, Error> {
-    let email =
-        email::parse(email).map_err(|refused| Problem::invalid_field("email", refused.to_string()))?;
+    let email = email::parse(email)
+        .map_err(|refused| Problem::invalid_field("email", refused.to_string()))?;
     let key = email.key();
     if let Err(throttled) = identity.throttle.attempt(key, identity.client_ip(req)) {
         tracing::warn!(
