@@ -12,8 +12,10 @@
 BEGIN;
 TRUNCATE workspace_members, workspaces, users CASCADE;
 
-INSERT INTO users (id, email, name, password_hash, created_at)
-SELECT md5('user-' || i)::uuid, 'user' || i || '@example.com', 'User ' || i, :'dummy_hash',
+-- An ASCII lower-case address is its own key (web-common's `email::key`).
+INSERT INTO users (id, email, email_key, name, password_hash, created_at)
+SELECT md5('user-' || i)::uuid, 'user' || i || '@example.com', 'user' || i || '@example.com',
+       'User ' || i, :'dummy_hash',
        timestamptz '2025-01-01' + i * interval '1 minute'
 FROM generate_series(1, 1000) AS i;
 

@@ -104,9 +104,10 @@ say "backend-api on $BASE (pid $BACKEND_PID, log $LOG)"
 read -r USER_ID WORKSPACE_ID MEMBER_ID < <(python3 -c 'import uuid; print(uuid.uuid4(), uuid.uuid4(), uuid.uuid4())')
 EMAIL="fuzzer@example.com"
 psql "$DB_URL" -v ON_ERROR_STOP=1 -q >/dev/null <<SQL
-INSERT INTO users (id, email, name, password_hash) VALUES
-    ('$USER_ID', '$EMAIL', 'Fuzzer', '\$argon2id\$v=19\$m=19456,t=2,p=1\$c2FsdHNhbHRzYWx0\$aGFzaA'),
-    ('$MEMBER_ID', 'member@example.com', 'Member', '\$argon2id\$v=19\$m=19456,t=2,p=1\$c2FsdHNhbHRzYWx0\$aGFzaA');
+-- ASCII lower-case addresses are their own key (web-common's email::key).
+INSERT INTO users (id, email, email_key, name, password_hash) VALUES
+    ('$USER_ID', '$EMAIL', '$EMAIL', 'Fuzzer', '\$argon2id\$v=19\$m=19456,t=2,p=1\$c2FsdHNhbHRzYWx0\$aGFzaA'),
+    ('$MEMBER_ID', 'member@example.com', 'member@example.com', 'Member', '\$argon2id\$v=19\$m=19456,t=2,p=1\$c2FsdHNhbHRzYWx0\$aGFzaA');
 INSERT INTO workspaces (id, name, created_by) VALUES ('$WORKSPACE_ID', 'Fuzzed', '$USER_ID');
 INSERT INTO workspace_members (workspace_id, user_id, role) VALUES
     ('$WORKSPACE_ID', '$USER_ID', 'owner'), ('$WORKSPACE_ID', '$MEMBER_ID', 'admin');

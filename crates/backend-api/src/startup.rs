@@ -24,7 +24,7 @@ pub enum StartupError {
     Database(#[source] sqlx::Error),
     /// The migrations failed.
     #[error("database migrations failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[from] web_common::db::MigrateError),
     /// The listen address could not be bound.
     #[error("cannot listen on the configured address: {0}")]
     Bind(#[from] std::io::Error),

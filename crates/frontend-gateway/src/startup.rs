@@ -41,7 +41,7 @@ pub enum StartupError {
     DummyHash,
     /// The migrations could not be applied.
     #[error("database migrations failed")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[from] web_common::db::MigrateError),
 }
 
 /// A built, bound, not yet running gateway.

@@ -38,32 +38,166 @@ pub const REWORDED: &[(i64, &str)] = &[(
     "49825e5e8f15b04c203bc41fb659b00fa17afcb2e5116b511bfb0e73d381d9b966737e6be6574775291d77442be1eedb",
 )];
 
+/// The migration that adds `users.email_key` (nullable), and the one after it that makes it
+/// NOT NULL and unique: [`migrate`] fills the column in between, in Rust (see [`crate::email`]).
+pub const EMAIL_KEY_ADDED: i64 = 20261201000002;
+/// See [`EMAIL_KEY_ADDED`].
+pub const EMAIL_KEY_UNIQUE: i64 = 20261201000003;
+
+/// Why [`migrate`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// sqlx could not apply a migration (or refused the database's record of them).
+    #[error(transparent)]
+    Migrations(#[from] sqlx::migrate::MigrateError),
+    /// A query of [`migrate`]'s own failed.
+    #[error("filling users.email_key failed: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Accounts whose emails are one address once normalised: nothing was filled and the
+    /// unique index was not created. Merge or change them, then migrate again.
+    #[error("{}", shared_keys_message(.0))]
+    SharedEmailKeys(Vec<SharedKey>),
+}
+
+/// Accounts whose emails have one [`crate::email::key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedKey {
+    /// The key they share.
+    pub key: String,
+    /// Each account: `users.id` and `users.email`.
+    pub users: Vec<(uuid::Uuid, String)>,
+}
+
+fn shared_keys_message(shared: &[SharedKey]) -> String {
+    let groups: Vec<String> = shared
+        .iter()
+        .map(|s| {
+            let users: Vec<String> = s
+                .users
+                .iter()
+                .map(|(id, email)| format!("{id} ({email:?})"))
+                .collect();
+            format!("{:?}: {}", s.key, users.join(", "))
+        })
+        .collect();
+    format!(
+        "these accounts have one email once normalised (users.email_key), so it cannot be unique; \
+         merge them or change their emails, then migrate again: {}",
+        groups.join("; ")
+    )
+}
+
 /// Applies [`MIGRATOR`]'s migrations: both services at start-up (sqlx serialises concurrent
-/// runs with an advisory lock), `migrate`, `seed-demo` and the tests' fresh databases. A
-/// database migrated with the released text of a [`REWORDED`] migration has that record's
-/// checksum updated first (idempotent, so instances starting together do no harm).
-pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+/// runs with an advisory lock), `migrate`, `seed-demo` and the tests' fresh databases.
+///
+/// * A database migrated with the released text of a [`REWORDED`] migration has that
+///   record's checksum updated first (idempotent, so instances starting together do no harm).
+/// * The migrations up to [`EMAIL_KEY_ADDED`] are applied, then every `users.email_key` still
+///   NULL is filled with [`crate::email::key`] (one transaction, holding off inserts; only NULL
+///   rows, so instances starting together fill once), then the rest. When two accounts share
+///   a key, it stops before the unique index with [`MigrateError::SharedEmailKeys`] naming them.
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), MigrateError> {
+    repair_reworded(pool).await?;
+    let until_email_key = sqlx::migrate::Migrator {
+        migrations: MIGRATOR
+            .iter()
+            .filter(|m| m.version <= EMAIL_KEY_ADDED)
+            .cloned()
+            .collect(),
+        // The database may already have the later ones; the full run below checks them.
+        ignore_missing: true,
+        locking: MIGRATOR.locking,
+        no_tx: MIGRATOR.no_tx,
+    };
+    until_email_key.run(pool).await?;
+    fill_email_keys(pool).await?;
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+async fn repair_reworded(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
     let recorded: Option<String> =
         sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
             .fetch_one(pool)
             .await?;
-    if recorded.is_some() {
-        for (version, released) in REWORDED {
-            let Some(current) = MIGRATOR.iter().find(|m| m.version == *version) else {
-                continue;
-            };
-            let released = hex::decode(released).unwrap_or_default();
-            sqlx::query(
-                "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2 AND checksum = $3",
-            )
-            .bind(&current.checksum[..])
-            .bind(version)
-            .bind(released)
-            .execute(pool)
-            .await?;
-        }
+    if recorded.is_none() {
+        return Ok(());
     }
-    MIGRATOR.run(pool).await
+    for (version, released) in REWORDED {
+        let Some(current) = MIGRATOR.iter().find(|m| m.version == *version) else {
+            continue;
+        };
+        let released = hex::decode(released).unwrap_or_default();
+        sqlx::query(
+            "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2 AND checksum = $3",
+        )
+        .bind(&current.checksum[..])
+        .bind(version)
+        .bind(released)
+        .execute(pool)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Fills the NULL `users.email_key`s, unless [`EMAIL_KEY_UNIQUE`] is applied (the column is
+/// then NOT NULL, and later migrations may have changed it).
+async fn fill_email_keys(pool: &sqlx::PgPool) -> Result<(), MigrateError> {
+    let mut tx = pool.begin().await?;
+    // Self-conflicting: a second instance waits here, then finds the keys filled; inserts
+    // wait too, so no row escapes the check below.
+    sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    let unique: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM _sqlx_migrations WHERE version = $1)")
+            .bind(EMAIL_KEY_UNIQUE)
+            .fetch_one(&mut *tx)
+            .await?;
+    if unique {
+        return Ok(());
+    }
+    let rows: Vec<(uuid::Uuid, String, Option<String>)> =
+        sqlx::query_as("SELECT id, email, email_key FROM users ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut by_key: std::collections::BTreeMap<String, Vec<(uuid::Uuid, String)>> =
+        std::collections::BTreeMap::new();
+    let (mut ids, mut keys) = (Vec::new(), Vec::new());
+    for (id, email, stored) in rows {
+        let key = match stored {
+            Some(key) => key,
+            None => {
+                let key = crate::email::key(&email);
+                ids.push(id);
+                keys.push(key.clone());
+                key
+            }
+        };
+        by_key.entry(key).or_default().push((id, email));
+    }
+    let shared: Vec<SharedKey> = by_key
+        .into_iter()
+        .filter(|(_, users)| users.len() > 1)
+        .map(|(key, users)| SharedKey { key, users })
+        .collect();
+    if !shared.is_empty() {
+        return Err(MigrateError::SharedEmailKeys(shared));
+    }
+    if !ids.is_empty() {
+        sqlx::query(
+            "UPDATE users SET email_key = v.key \
+             FROM UNNEST($1::uuid[], $2::text[]) AS v(id, key) \
+             WHERE users.id = v.id AND users.email_key IS NULL",
+        )
+        .bind(&ids)
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await?;
+        tracing::info!(users = ids.len(), "filled users.email_key");
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// How a [`Lane`] sizes and checks its connections.

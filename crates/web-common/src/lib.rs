@@ -6,6 +6,8 @@
 //!   span that carries it;
 //! * [`telemetry`]: tracing set-up (JSON lines in production);
 //! * [`ready`]: the database readiness check behind `/readyz`;
+//! * [`email`]: the one normalisation of an email (its key) and the rules for emails and
+//!   names, shared by sign-in, registration and adding members;
 //! * [`db`]: the migrations, and a [`db::Lane`] of Postgres connections for the hot path's
 //!   short reads;
 //! * [`env`]: reading typed settings from the environment, and how a service starts on them
@@ -14,6 +16,7 @@
 //! * [`probe`]: the `healthcheck` subcommand's HTTP probe, and [`tcp`]: socket options.
 
 pub mod db;
+pub mod email;
 pub mod env;
 pub mod probe;
 pub mod problem;

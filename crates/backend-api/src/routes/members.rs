@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
-use web_common::Problem;
+use web_common::{Problem, email};
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -132,22 +132,17 @@ pub async fn add(
 ) -> Result<HttpResponse, ApiError> {
     let id = *path;
     let role = Role::parse_field(&body.role)?;
-    let email = body.email.trim();
-    if email.is_empty() {
-        return Err(Problem::invalid_field("email", "must not be empty").into());
-    }
-    // No user's email has a control character, and Postgres refuses NUL in a text parameter
-    // (that was a 500, found by fuzzing).
-    if email.chars().any(char::is_control) {
-        return Err(Problem::invalid_field("email", "does not belong to any user").into());
-    }
+    // The gateway's rules and key (web-common's `email`): any spelling of a user's address
+    // finds them, and what could never be an address (a NUL, an invisible character, over 254
+    // bytes) is refused before the database is asked.
+    let email = email::parse(&body.email)
+        .map_err(|refused| Problem::invalid_field("email", refused.to_string()))?;
     let mut tx = lock_workspace(&state.pool, id).await?;
     decide(role_of(&mut *tx, id, user.id).await?, Action::Add(role))?;
-    let target: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = lower($1)")
-            .bind(email)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let target: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1")
+        .bind(email.key())
+        .fetch_optional(&mut *tx)
+        .await?;
     let target =
         target.ok_or_else(|| Problem::invalid_field("email", "does not belong to any user"))?;
     let inserted = sqlx::query(

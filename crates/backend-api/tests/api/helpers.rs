@@ -84,9 +84,12 @@ impl TestApp {
     /// Inserts a user directly (the gateway owns registration) and mints a token for them.
     pub async fn user(&self, email: &str) -> TestUser {
         let id = Uuid::now_v7();
-        sqlx::query("INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)")
+        sqlx::query(
+            "INSERT INTO users (id, email, email_key, name, password_hash) VALUES ($1, $2, $3, $4, $5)",
+        )
             .bind(id)
             .bind(email)
+            .bind(web_common::email::key(email))
             .bind(email.split('@').next().unwrap())
             .bind("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA")
             .execute(&self.db.pool)

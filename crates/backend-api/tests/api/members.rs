@@ -37,6 +37,61 @@ async fn adding_a_member_by_email_ignores_case_and_stores_the_role() {
 }
 
 #[tokio::test]
+async fn adding_a_member_by_a_look_alike_spelling_finds_the_user() {
+    let app = TestApp::spawn().await;
+    let ada = app.user("ada@example.com").await;
+    let kate = app.user("Kate.Strasse@example.com").await;
+    let w = app.workspace(&ada, "Team").await;
+    let path = format!("/workspaces/{w}/members");
+    for spelling in [
+        "ｋａｔｅ．ｓｔｒａｓｓｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+        "kate.straße@example.com",
+        "\u{212A}ATE.STRASSE@example.com",
+    ] {
+        let res = app
+            .post(&path, &ada, json!({ "email": spelling, "role": "member" }))
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::CREATED,
+            "{spelling:?}: {}",
+            res.body
+        );
+        assert_eq!(res.body["user_id"], kate.id.to_string());
+        assert_eq!(
+            res.body["email"], "Kate.Strasse@example.com",
+            "as registered"
+        );
+        let res = app.delete(&format!("{path}/{}", kate.id), &ada).await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT);
+    }
+}
+
+#[tokio::test]
+async fn adding_a_member_by_an_email_no_one_can_have_is_422_naming_it() {
+    let app = TestApp::spawn().await;
+    let ada = app.user("ada@example.com").await;
+    app.user("bob@example.com").await;
+    let w = app.workspace(&ada, "Team").await;
+    let path = format!("/workspaces/{w}/members");
+    let long = format!("{}@example.com", "b".repeat(243));
+    for email in [
+        "bob@example.com\u{0}",
+        "b\u{0}ob@example.com",
+        "bob\u{202e}@example.com",
+        "bo\u{200b}b@example.com",
+        long.as_str(),
+    ] {
+        let res = app
+            .post(&path, &ada, json!({ "email": email, "role": "member" }))
+            .await;
+        assert_eq!(res.problem(422)["errors"][0]["field"], "email", "{email:?}");
+    }
+    let members = app.get(&path, &ada).await;
+    assert_eq!(members.body["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn adding_an_existing_member_is_409_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let ada = app.user("ada@example.com").await;

@@ -36,13 +36,15 @@ async fn main() -> ExitCode {
 
 async fn seed(pool: &PgPool, email: &str, pass: &str) -> Result<bool, Box<dyn std::error::Error>> {
     migrate(pool).await?;
-    if users::find_by_email(pool, email).await?.is_some() {
+    let email =
+        web_common::email::parse(email).map_err(|refused| format!("the email {refused}"))?;
+    if users::find_by_email(pool, email.key()).await?.is_some() {
         return Ok(false);
     }
     let hash = Hasher::new(default_concurrency())
         .hash(pass.to_owned())
         .await?;
-    let user = users::insert(pool, email, "Demo User", Some(&hash)).await?;
+    let user = users::insert(pool, &email, "Demo User", Some(&hash)).await?;
     let workspace = uuid::Uuid::now_v7();
     let mut tx = pool.begin().await?;
     sqlx::query("INSERT INTO workspaces (id, name, created_by) VALUES ($1, $2, $3)")

@@ -6,13 +6,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use web_common::Problem;
+use web_common::email::{self, Email};
 
 use super::providers::Providers;
 use super::providers::oauth::is_fresh;
 use super::sign_in::{Verified, start_session};
 use super::state::Identity;
 use super::wire::SessionBody;
-use super::{accounts, password, text, users};
+use super::{accounts, password, users};
 use crate::error::Error;
 use crate::session::{SessionUser, UserSession};
 
@@ -39,8 +40,9 @@ pub fn credentials_off() -> Problem {
 }
 
 /// `POST /api/auth/register` (JSON `{email, password, name}`): creates the account and signs
-/// it in (201 with the session body); 409 for a taken email, 422 naming a bad field; 404 when
-/// credentials are off.
+/// it in (201 with the session body); 409 for a taken email (any spelling of it: emails are
+/// compared by their key), 422 naming a bad field (checked before any database work); 404
+/// when credentials are off.
 pub async fn register(
     body: web::Json<RegisterBody>,
     session: UserSession,
@@ -52,7 +54,7 @@ pub async fn register(
     }
     let (email, name) = validate(&body)?;
     let domains = &identity.allowed_email_domains;
-    if !domains.is_empty() && !domains.contains(&text::domain(&email)) {
+    if !domains.is_empty() && !domains.iter().any(|d| d == email.domain()) {
         return Err(
             Problem::invalid_field("email", "this email domain may not sign up here").into(),
         );
@@ -65,23 +67,19 @@ pub async fn register(
         }
         Err(users::InsertError::Database(e)) => return Err(e.into()),
     };
+    let email = email.into_typed();
     let user = start_session(&identity, &session, Verified { id, email, name }, None).await?;
     Ok(HttpResponse::Created().json(SessionBody::new(&identity.sessions, &user)))
 }
 
-fn validate(body: &RegisterBody) -> Result<(String, String), Problem> {
-    let Some(email) = text::email(&body.email) else {
-        return Err(Problem::invalid_field("email", "must be an email address"));
+fn validate(body: &RegisterBody) -> Result<(Email, String), Problem> {
+    let refused = |field: &'static str| {
+        move |refused: email::Refused| Problem::invalid_field(field, refused.to_string())
     };
-    let name = body.name.trim();
-    if !(1..=100).contains(&name.chars().count()) {
-        return Err(Problem::invalid_field(
-            "name",
-            "must be 1 to 100 characters",
-        ));
-    }
+    let email = email::parse(&body.email).map_err(refused("email"))?;
+    let name = email::name(&body.name).map_err(refused("name"))?;
     validate_password("password", &body.password)?;
-    Ok((email, name.to_owned()))
+    Ok((email, name))
 }
 
 /// The password rules (registration and password change): 8 to 128 characters.
@@ -138,9 +136,10 @@ pub async fn change_password(
         return Err(not_signed_in().into());
     };
     validate_password("newPassword", &body.new_password)?;
+    let account_key = email::key(&user.email);
     if let Err(throttled) = identity
         .throttle
-        .attempt(&user.email, identity.client_ip(&req))
+        .attempt(&account_key, identity.client_ip(&req))
     {
         return Err(throttled.into());
     }
@@ -163,7 +162,7 @@ pub async fn change_password(
         }
         None => {}
     }
-    identity.throttle.succeeded(&user.email);
+    identity.throttle.succeeded(&account_key);
     let hash = identity.hasher.hash(body.new_password.clone()).await?;
     let mut tx = identity.users.begin().await?;
     users::set_password(&mut tx, user.id, Some(&hash)).await?;
@@ -294,5 +293,6 @@ mod tests {
         assert!(validate(&body("ada@example.com", "short", "Ada")).is_err());
         assert!(validate(&body("ada@example.com", &"x".repeat(129), "Ada")).is_err());
         assert!(validate(&body("ada@example.com", "long enough", "  ")).is_err());
+        assert!(validate(&body("ada@example.com", "long enough", "A\u{202e}da")).is_err());
     }
 }

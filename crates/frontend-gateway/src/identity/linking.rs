@@ -17,6 +17,7 @@
 //! creates nothing.
 
 use uuid::Uuid;
+use web_common::email::{self, Email};
 
 use super::settings::ClientSettings;
 use super::sign_in::Verified;
@@ -56,15 +57,15 @@ fn admitted(
     identity: &Identity,
     client: &ClientSettings,
     who: &External,
-) -> Result<String, Refusal> {
+) -> Result<Email, Refusal> {
     let email = who
         .email
         .as_deref()
-        .and_then(text::email)
+        .and_then(|raw| email::parse(raw).ok())
         .ok_or(Refusal::AccessDenied("the provider gave no usable email"))?;
-    let domain = text::domain(&email);
+    let domain = email.domain();
     for allowed in [&identity.allowed_email_domains, &client.allowed_domains] {
-        if !allowed.is_empty() && !allowed.contains(&domain) {
+        if !allowed.is_empty() && !allowed.iter().any(|a| a == domain) {
             return Err(Refusal::AccessDenied("the email's domain is not allowed"));
         }
     }
@@ -72,11 +73,12 @@ fn admitted(
 }
 
 /// The name to show for `who`: the provider's, cleaned, else the email's local part.
-fn display_name(who: &External, email: &str) -> String {
+fn display_name(who: &External, email: &Email) -> String {
+    let typed = email.as_typed();
     who.name
         .as_deref()
         .and_then(text::clean_name)
-        .or_else(|| text::clean_name(email.split('@').next().unwrap_or(email)))
+        .or_else(|| text::clean_name(typed.split('@').next().unwrap_or(typed)))
         .unwrap_or_else(|| "User".to_owned())
 }
 
@@ -93,13 +95,13 @@ pub async fn sign_in(
     let provider = client.id.as_str();
     let mut tx = identity.users.begin().await?;
     if let Some(user) = accounts::owner(&mut *tx, provider, &who.subject).await? {
-        accounts::touch(&mut *tx, provider, &who.subject, Some(&email)).await?;
+        accounts::touch(&mut *tx, provider, &who.subject, Some(email.as_typed())).await?;
         let account = users::find_by_id(&mut *tx, user).await?;
         tx.commit().await?;
         let account = account.ok_or(sqlx::Error::RowNotFound)?;
         return Ok(Ok(account.into()));
     }
-    match users::find_by_email(&mut *tx, &email).await? {
+    match users::find_by_email(&mut *tx, email.key()).await? {
         None if !client.allow_sign_up => Ok(Err(Refusal::AccessDenied(
             "sign-up through this provider is off",
         ))),
@@ -115,16 +117,28 @@ pub async fn sign_in(
                 }
                 Err(users::InsertError::Database(e)) => return Err(e.into()),
             };
-            if !accounts::insert(&mut *tx, provider, &who.subject, id, Some(&email)).await? {
+            if !accounts::insert(&mut *tx, provider, &who.subject, id, Some(email.as_typed()))
+                .await?
+            {
                 return Ok(Err(Refusal::NotLinked("the subject was linked meanwhile")));
             }
             tx.commit().await?;
             tracing::info!(user_id = %id, provider, "user created by a provider sign-in");
-            Ok(Ok(Verified { id, email, name }))
+            Ok(Ok(Verified {
+                id,
+                email: email.into_typed(),
+                name,
+            }))
         }
         Some(existing) if who.email_verified && client.trust_email => {
-            if !accounts::insert(&mut *tx, provider, &who.subject, existing.id, Some(&email))
-                .await?
+            if !accounts::insert(
+                &mut *tx,
+                provider,
+                &who.subject,
+                existing.id,
+                Some(email.as_typed()),
+            )
+            .await?
             {
                 return Ok(Err(Refusal::NotLinked("the subject was linked meanwhile")));
             }
@@ -166,9 +180,19 @@ pub async fn link(
                 "the subject belongs to another user",
             )));
         }
-        Some(_) => accounts::touch(&mut *tx, provider, &who.subject, Some(&email)).await?,
+        Some(_) => {
+            accounts::touch(&mut *tx, provider, &who.subject, Some(email.as_typed())).await?
+        }
         None => {
-            if !accounts::insert(&mut *tx, provider, &who.subject, user, Some(&email)).await? {
+            if !accounts::insert(
+                &mut *tx,
+                provider,
+                &who.subject,
+                user,
+                Some(email.as_typed()),
+            )
+            .await?
+            {
                 return Ok(Err(Refusal::NotLinked("the subject was linked meanwhile")));
             }
         }

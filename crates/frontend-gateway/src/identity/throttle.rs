@@ -1,26 +1,68 @@
 //! Sign-in throttling, in memory (per gateway instance: N instances allow N times the
 //! attempts; a shared store would be needed to make the limits global).
 //!
-//! Two sliding windows, checked BEFORE any database lookup or argon2 work:
+//! Two sliding windows, checked BEFORE any database lookup or argon2 work (and after the
+//! email's rules, [`web_common::email::parse`]: a refused email is never counted):
 //!
-//! * per account (the normalized email: trimmed, lower-cased): at most
-//!   `SIGNIN_MAX_FAILURES_PER_ACCOUNT` failures per `SIGNIN_ACCOUNT_WINDOW_SECS`; a success
-//!   clears the account's failures;
-//! * per client IP (see [`crate::proxy::forwarded`]): at most `SIGNIN_MAX_ATTEMPTS_PER_IP` attempts,
-//!   successful or not, per `SIGNIN_IP_WINDOW_SECS`.
+//! * per account, keyed by the email's key ([`web_common::email::Email::key`], the very value
+//!   the user lookup matches `users.email_key` with, so every spelling of an address is one
+//!   account here too): at most `SIGNIN_MAX_FAILURES_PER_ACCOUNT` failures per
+//!   `SIGNIN_ACCOUNT_WINDOW_SECS`; a success clears the account's failures;
+//! * per client (see [`crate::proxy::forwarded`]): an IPv4 address (an IPv4-mapped IPv6 one
+//!   counts as its IPv4 address), or the /64 of an IPv6 address (one host usually holds a whole
+//!   /64): at most `SIGNIN_MAX_ATTEMPTS_PER_IP` attempts, successful or not, per
+//!   `SIGNIN_IP_WINDOW_SECS`.
 //!
 //! An attempt is counted against the account when it starts (and forgiven when it succeeds),
-//! so parallel guesses cannot overshoot the limit. Memory is bounded: each key keeps at most
-//! `limit` timestamps, and past [`MAX_KEYS`] keys the expired ones are swept, then the least
-//! recently used are evicted.
+//! so parallel guesses cannot overshoot the limit.
+//!
+//! Memory is bounded whatever the input: a window holds at most [`MAX_KEYS`] keys, each of a
+//! fixed size (an account is the first 16 bytes of the SHA-256 of its email key, never the
+//! email; a client is at most 8 bytes), with at most `limit` timestamps of 16 bytes each. That
+//! is about 100 bytes per key plus 16 per allowed attempt (some 20 MB per window at the
+//! default limits). Past [`MAX_KEYS`] keys the expired ones are swept, then the least recently
+//! used are evicted.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The most keys one window keeps (about 100 bytes each).
+use sha2::{Digest, Sha256};
+
+/// The most keys one window keeps (see the module docs for the bytes per key).
 pub const MAX_KEYS: usize = 100_000;
+
+/// An account in its window: the first 16 bytes of the SHA-256 of its email key.
+type AccountKey = [u8; 16];
+
+fn account_key(email_key: &str) -> AccountKey {
+    let digest = Sha256::digest(email_key.as_bytes());
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+/// A client in its window: an IPv4 address, or the /64 an IPv6 address is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ClientKey {
+    V4([u8; 4]),
+    V6([u8; 8]),
+}
+
+fn client_key(ip: IpAddr) -> ClientKey {
+    match ip {
+        IpAddr::V4(v4) => ClientKey::V4(v4.octets()),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => ClientKey::V4(v4.octets()),
+            None => {
+                let mut prefix = [0; 8];
+                prefix.copy_from_slice(&v6.octets()[..8]);
+                ClientKey::V6(prefix)
+            }
+        },
+    }
+}
 
 /// The configured limits. A limit of 0 switches that window off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,13 +198,8 @@ impl From<Throttled> for crate::error::Error {
 /// The sign-in throttle (shared by every worker).
 #[derive(Debug)]
 pub struct SignInThrottle {
-    accounts: Mutex<Window<String>>,
-    ips: Mutex<Window<IpAddr>>,
-}
-
-/// The account key for `email`: trimmed and lower-cased, as the users table compares it.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    accounts: Mutex<Window<AccountKey>>,
+    ips: Mutex<Window<ClientKey>>,
 }
 
 impl SignInThrottle {
@@ -182,11 +219,14 @@ impl SignInThrottle {
         }
     }
 
-    /// Starts an attempt on `email` from `ip`: refused when either window is full (nothing is
-    /// recorded then); otherwise counted against both (call [`Self::succeeded`] on success).
-    pub fn attempt(&self, email: &str, ip: Option<IpAddr>) -> Result<(), Throttled> {
+    /// Starts an attempt on the account whose email key is `email_key`
+    /// ([`web_common::email::Email::key`]) from `ip`: refused when either window is full
+    /// (nothing is recorded then); otherwise counted against both (call [`Self::succeeded`] on
+    /// success).
+    pub fn attempt(&self, email_key: &str, ip: Option<IpAddr>) -> Result<(), Throttled> {
         let now = Instant::now();
-        let account = normalize_email(email);
+        let account = account_key(email_key);
+        let ip = ip.map(client_key);
         let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
         let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
         let wait = [
@@ -209,7 +249,9 @@ impl SignInThrottle {
     /// Starts an attempt with no account yet (a sign-in at an identity provider, whose account
     /// is known only at its callback): counted against `ip`'s window alone.
     pub fn attempt_from(&self, ip: Option<IpAddr>) -> Result<(), Throttled> {
-        let Some(ip) = ip else { return Ok(()) };
+        let Some(ip) = ip.map(client_key) else {
+            return Ok(());
+        };
         let now = Instant::now();
         let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(retry_after) = ips.blocked_for(&ip, now) {
@@ -219,13 +261,13 @@ impl SignInThrottle {
         Ok(())
     }
 
-    /// The attempt on `email` succeeded: its account failures are forgotten (the IP's
+    /// The attempt on `email_key` succeeded: its account failures are forgotten (the IP's
     /// attempts are not).
-    pub fn succeeded(&self, email: &str) {
+    pub fn succeeded(&self, email_key: &str) {
         self.accounts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .forget(&normalize_email(email));
+            .forget(&account_key(email_key));
     }
 
     /// How many keys are held (accounts, IPs).
@@ -259,11 +301,11 @@ mod tests {
     }
 
     #[test]
-    fn an_account_is_throttled_after_its_failures_whatever_the_case_of_the_email() {
+    fn an_account_is_throttled_after_its_failures() {
         let t = SignInThrottle::new(limits(3, 100));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        for email in ["ada@example.com", " ADA@example.com", "Ada@Example.com "] {
-            assert!(t.attempt(email, Some(ip)).is_ok());
+        for _ in 0..3 {
+            assert!(t.attempt("ada@example.com", Some(ip)).is_ok());
         }
         let refused = t.attempt("ada@example.com", Some(ip)).unwrap_err();
         assert!(refused.retry_after_secs() > 800 && refused.retry_after_secs() <= 900);
@@ -302,6 +344,34 @@ mod tests {
         }
         let (accounts, ips) = t.len();
         assert!(accounts <= 1000 && ips <= 1000, "{accounts} {ips}");
+    }
+
+    #[test]
+    fn keys_are_fixed_size_so_huge_emails_keep_the_map_at_its_cap() {
+        assert_eq!(std::mem::size_of::<AccountKey>(), 16);
+        assert!(std::mem::size_of::<ClientKey>() <= 9);
+        let t = SignInThrottle::with_capacity(limits(5, 0), 100);
+        for i in 0..1_000u32 {
+            let huge = format!("{i}{}", "x".repeat(64 * 1024));
+            t.attempt(&huge, None).unwrap();
+        }
+        assert_eq!(t.len().0, 100);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_and_a_mapped_ipv4_client_its_ipv4_address() {
+        let t = SignInThrottle::new(limits(100, 2));
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        t.attempt("a@x", ip("2001:db8:1:2::1")).unwrap();
+        t.attempt("b@x", ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+            .unwrap();
+        assert!(t.attempt("c@x", ip("2001:db8:1:2::abcd")).is_err());
+        assert!(t.attempt("c@x", ip("2001:db8:1:3::1")).is_ok());
+
+        t.attempt("a@x", ip("192.0.2.7")).unwrap();
+        t.attempt("b@x", ip("::ffff:192.0.2.7")).unwrap();
+        assert!(t.attempt("c@x", ip("192.0.2.7")).is_err());
+        assert!(t.attempt_from(ip("::ffff:192.0.2.7")).is_err());
     }
 
     #[test]

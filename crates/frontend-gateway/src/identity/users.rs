@@ -3,6 +3,7 @@
 
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
+use web_common::email::Email;
 
 /// A user with their password hash (never leaves the identity wing).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -20,7 +21,7 @@ pub struct Account {
 /// Why a user could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum InsertError {
-    /// The email (compared without case) is taken.
+    /// The email (compared by its key: without case, look-alike forms folded) is taken.
     #[error("the email is already registered")]
     DuplicateEmail,
     /// Anything else.
@@ -28,40 +29,43 @@ pub enum InsertError {
     Database(#[from] sqlx::Error),
 }
 
-/// The user whose email is `email`, ignoring case.
+/// The user whose email has the key `email_key` ([`Email::key`]: every spelling of one
+/// address finds the same user).
 pub async fn find_by_email(
     db: impl PgExecutor<'_>,
-    email: &str,
+    email_key: &str,
 ) -> Result<Option<Account>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, email, name, password_hash FROM users WHERE lower(email) = lower($1)",
-    )
-    .bind(email)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as("SELECT id, email, name, password_hash FROM users WHERE email_key = $1")
+        .bind(email_key)
+        .fetch_optional(db)
+        .await
 }
 
-/// Creates a user (without a password when `password_hash` is `None`).
+/// Creates a user (without a password when `password_hash` is `None`), with the email as
+/// typed and its key.
 pub async fn insert(
     db: impl PgExecutor<'_>,
-    email: &str,
+    email: &Email,
     name: &str,
     password_hash: Option<&str>,
 ) -> Result<Uuid, InsertError> {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(email)
-        .bind(name)
-        .bind(password_hash)
-        .execute(db)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.constraint() == Some("users_email_lower_key") => {
-                InsertError::DuplicateEmail
-            }
-            _ => InsertError::Database(e),
-        })?;
+    sqlx::query(
+        "INSERT INTO users (id, email, email_key, name, password_hash) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(email.as_typed())
+    .bind(email.key())
+    .bind(name)
+    .bind(password_hash)
+    .execute(db)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some("users_email_key_key") => {
+            InsertError::DuplicateEmail
+        }
+        _ => InsertError::Database(e),
+    })?;
     Ok(id)
 }
 

@@ -1,15 +1,17 @@
 //! Email and password: the credentials provider.
 //!
 //! An unknown email and a wrong password take the same time (a dummy argon2 verification) and
-//! get the same answer. Attempts are throttled per account and per client IP before any lookup
-//! or argon2 work.
+//! get the same answer. The email is checked first ([`web_common::email::parse`]: a refused
+//! one is a 422 naming `email`, counted nowhere and never looked up); attempts are then
+//! throttled per account (the email's key, what the lookup matches) and per client before any
+//! lookup or argon2 work.
 
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use web_common::Problem;
+use web_common::{Problem, email};
 
 use crate::error::Error;
 use crate::identity::sign_in::start_session;
@@ -73,8 +75,8 @@ impl std::fmt::Debug for SignInBody {
 }
 
 /// `POST /api/auth/signin` (JSON `{email, password}`): the same check as the callback, for
-/// clients that are not next-auth's; the session body, or a 401 problem. (Routed only while
-/// credentials are on.)
+/// clients that are not next-auth's; the session body, a 401 problem, or a 422 naming `email`.
+/// (Routed only while credentials are on.)
 pub async fn sign_in(
     req: HttpRequest,
     body: web::Json<SignInBody>,
@@ -92,8 +94,9 @@ pub async fn sign_in(
 
 /// Checks an email and a password. `None` for an unknown email, a wrong password or a user
 /// without a password (who signs in through providers), indistinguishably (argon2 runs against
-/// a dummy hash when there is no hash to check). Throttled attempts (429) are refused before the database or argon2 is
-/// touched.
+/// a dummy hash when there is no hash to check). An email that breaks the rules (422 naming
+/// `email`) and a throttled attempt (429) are refused before the database or argon2 is
+/// touched; the first is not counted.
 #[tracing::instrument(skip_all)]
 async fn authenticate(
     req: &HttpRequest,
@@ -101,14 +104,17 @@ async fn authenticate(
     email: &str,
     password: &str,
 ) -> Result<Option<Account>, Error> {
-    if let Err(throttled) = identity.throttle.attempt(email, identity.client_ip(req)) {
+    let email = email::parse(email)
+        .map_err(|refused| Problem::invalid_field("email", refused.to_string()))?;
+    let key = email.key();
+    if let Err(throttled) = identity.throttle.attempt(key, identity.client_ip(req)) {
         tracing::warn!(
             retry_after = throttled.retry_after_secs(),
             "sign-in throttled"
         );
         return Err(throttled.into());
     }
-    let account = users::find_by_email(&identity.users, email.trim()).await?;
+    let account = users::find_by_email(&identity.users, key).await?;
     let matches = identity
         .hasher
         .verify(
@@ -118,7 +124,7 @@ async fn authenticate(
         .await?;
     let account = account.filter(|_| matches);
     if account.is_some() {
-        identity.throttle.succeeded(email);
+        identity.throttle.succeeded(key);
     }
     Ok(account)
 }
