@@ -13,11 +13,13 @@
 //!   token-injecting hop and its streams.
 //!
 //! Around them: [`guard`] (the checks every request passes first: path, header size,
-//! cross-site), [`pages`] (the web app, embedded), [`health`] (`/healthz`, `/readyz`),
-//! [`origin`] (`PUBLIC_ORIGIN`), [`error`] (the one error type), [`config`] (every setting)
+//! cross-site), [`deadline`] (the body deadline of what the gateway answers itself), [`pages`]
+//! (the web app, embedded), [`health`] (`/healthz`, `/readyz`), [`origin`] (`PUBLIC_ORIGIN`,
+//! HSTS), [`error`] (the one error type), [`config`] (every setting)
 //! and [`startup`] ([`Application`]).
 
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod guard;
 pub mod health;
