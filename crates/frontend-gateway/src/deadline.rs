@@ -75,16 +75,22 @@ pub async fn middleware<B: MessageBody + 'static>(
         timeout_secs = timeout.as_secs(),
         "a request body did not arrive in time"
     );
-    let mut answer = Problem::new(StatusCode::REQUEST_TIMEOUT)
-        .detail(format!(
-            "The request body did not arrive within {} s.",
-            timeout.as_secs()
-        ))
-        .error_response();
+    let (request, _) = res.into_parts();
+    let mut problem = Problem::new(StatusCode::REQUEST_TIMEOUT).detail(format!(
+        "The request body did not arrive within {} s.",
+        timeout.as_secs()
+    ));
+    // Built here, outside the problem middleware (which would drop `Connection: close`), so
+    // with the fields it would have added.
+    problem.instance = Some(request.path().to_owned());
+    problem.request_id = request
+        .extensions()
+        .get::<web_common::RequestId>()
+        .map(|id| id.as_str().to_owned());
+    let mut answer = problem.error_response();
     answer
         .head_mut()
         .set_connection_type(ConnectionType::Close);
-    let (request, _) = res.into_parts();
     Ok(ServiceResponse::new(request, answer).map_into_right_body())
 }
 

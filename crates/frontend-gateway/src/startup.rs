@@ -190,10 +190,11 @@ fn server(
             .wrap(session::layer(&sessions))
             .wrap(from_fn(session::failures))
             .wrap(from_fn(guard::middleware))
+            .wrap(from_fn(web_common::problem::normalize))
+            // Outside `normalize`, which would rebuild its 408 without `Connection: close`.
             .wrap(from_fn(move |req, next| {
                 deadline::middleware(body_timeout, req, next)
             }))
-            .wrap(from_fn(web_common::problem::normalize))
             .wrap(from_fn(pages::not_found_page))
             .wrap(from_fn(web_common::request_id::middleware))
             .wrap(Condition::new(hsts, from_fn(origin::hsts)))
