@@ -88,9 +88,7 @@ pub async fn middleware<B: MessageBody + 'static>(
         .get::<web_common::RequestId>()
         .map(|id| id.as_str().to_owned());
     let mut answer = problem.error_response();
-    answer
-        .head_mut()
-        .set_connection_type(ConnectionType::Close);
+    answer.head_mut().set_connection_type(ConnectionType::Close);
     Ok(ServiceResponse::new(request, answer).map_into_right_body())
 }
 

@@ -10,10 +10,10 @@ use std::str::FromStr;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::http::Uri;
 use actix_web::http::header::{HeaderValue, STRICT_TRANSPORT_SECURITY};
 use actix_web::middleware::Next;
-use actix_web::error::InternalError;
 use web_common::env::ConfigError;
 
 use crate::proxy::rewrite::base_url;

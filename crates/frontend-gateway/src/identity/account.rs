@@ -260,9 +260,7 @@ pub async fn unlink(
     identity: web::Data<Identity>,
     providers: web::Data<Providers>,
 ) -> Result<HttpResponse, Error> {
-    identity
-        .csrf
-        .session_action(&req, &identity.origin, None)?;
+    identity.csrf.session_action(&req, &identity.origin, None)?;
     let Some(user) = session.user() else {
         return Err(not_signed_in().into());
     };

@@ -236,7 +236,9 @@ impl Hasher {
     /// requests waiting for a turn.
     pub fn new(concurrency: NonZeroUsize, queue: usize) -> Self {
         let concurrency = concurrency.get();
-        let places_total = concurrency.saturating_add(queue).min(Semaphore::MAX_PERMITS);
+        let places_total = concurrency
+            .saturating_add(queue)
+            .min(Semaphore::MAX_PERMITS);
         Self {
             concurrency,
             permits: Arc::new(Semaphore::new(concurrency)),
@@ -325,6 +327,8 @@ impl Hasher {
 mod tests {
     use std::time::Duration;
 
+    use futures_util::FutureExt as _;
+
     use super::*;
 
     fn hasher() -> Hasher {
@@ -406,6 +410,40 @@ mod tests {
                 .expect("a permit is free again");
             assert!(matches!(result, Err(PasswordError::Task)));
         }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_busy_at_once_and_a_dropped_waiter_never_runs() {
+        let hasher = Hasher::new(NonZeroUsize::MIN, 1);
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let running = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(move || held.recv()).await }
+        });
+        while hasher.load().running == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // One waits (polled once, so it holds its place), the next is refused without waiting.
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut waiter = Box::pin(hasher.run({
+            let ran = Arc::clone(&ran);
+            move || ran.store(true, Ordering::SeqCst)
+        }));
+        assert!(waiter.as_mut().now_or_never().is_none());
+        assert_eq!(hasher.load().waiting, 1);
+        assert!(matches!(hasher.run(|| ()).await, Err(PasswordError::Busy)));
+        // The waiter is dropped: its place is free again, and it never runs.
+        drop(waiter);
+        assert_eq!(hasher.load().waiting, 0);
+        let next = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(|| "next").await }
+        });
+        release.send(()).unwrap();
+        running.await.unwrap().unwrap().unwrap();
+        assert_eq!(next.await.unwrap().unwrap(), "next");
+        assert!(!ran.load(Ordering::SeqCst));
+        assert_eq!(hasher.load().started, 2);
     }
 
     #[cfg(target_os = "linux")]

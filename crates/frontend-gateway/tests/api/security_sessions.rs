@@ -84,7 +84,10 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_at_once_and_a_client_
     for path in ["/api/auth/signin", "/api/auth/register"] {
         let body = json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"});
         let started = Instant::now();
-        let res = app.browser().post_json(path, &body).await;
+        let res =
+            tokio::time::timeout(Duration::from_secs(5), app.browser().post_json(path, &body))
+                .await
+                .unwrap_or_else(|_| panic!("{path} waited for the held hash instead of answering"));
         let took = started.elapsed();
         assert_eq!(res.headers()["retry-after"], "1", "{path}");
         let problem = assert_problem(res, 503, path).await;
@@ -92,7 +95,10 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_at_once_and_a_client_
             problem["detail"].as_str().unwrap().contains("Retry-After"),
             "{problem}"
         );
-        assert!(took < Duration::from_secs(2), "{path}: answered after {took:?}");
+        assert!(
+            took < Duration::from_secs(2),
+            "{path}: answered after {took:?}"
+        );
     }
 
     // The queued client goes away: its place is given back (and it does not hash below).
@@ -221,7 +227,9 @@ async fn signout_everywhere_and_password_change_need_a_same_origin_signal_or_the
         .send(
             ada.bare(Method::POST, "/api/auth/password")
                 .header("origin", ORIGIN)
-                .json(&json!({"currentPassword": "second password", "newPassword": "third password"})),
+                .json(
+                    &json!({"currentPassword": "second password", "newPassword": "third password"}),
+                ),
         )
         .await;
     assert_eq!(res.status(), 200, "password change with Origin");
@@ -231,7 +239,11 @@ async fn signout_everywhere_and_password_change_need_a_same_origin_signal_or_the
                 .header("x-csrf-token", &token),
         )
         .await;
-    assert_eq!(res.status(), 200, "sign-out everywhere with the token header");
+    assert_eq!(
+        res.status(),
+        200,
+        "sign-out everywhere with the token header"
+    );
     assert_eq!(ada.session().await, json!({}));
 
     let (bob, _) = app.signed_in("bob@example.com").await;
@@ -304,7 +316,10 @@ async fn a_body_dripping_past_client_body_timeout_is_408_and_the_connection_clos
             return None;
         }
         tokio::time::sleep(Duration::from_millis(900)).await;
-        Some((Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"0123456789")), i + 1))
+        Some((
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"0123456789")),
+            i + 1,
+        ))
     });
     let browser = app.browser();
     let res = browser
@@ -326,7 +341,10 @@ fn production(origin: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     [
         ("APP_ENV", "production"),
         ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unused"),
-        ("API_SECRET", "a production api secret of at least 32 bytes!"),
+        (
+            "API_SECRET",
+            "a production api secret of at least 32 bytes!",
+        ),
         (
             "SESSION_KEY",
             "a production session key, which has to be at least sixty-four bytes long",
@@ -354,10 +372,16 @@ fn production_refuses_a_plain_http_public_origin_unless_loopback_or_allowed() {
 
     for origin in ["http://example.com", "http://app.example:8080"] {
         let err = Settings::from_source(&production(origin, &[])).unwrap_err();
-        assert!(err.to_string().starts_with("PUBLIC_ORIGIN"), "{origin}: {err}");
+        assert!(
+            err.to_string().starts_with("PUBLIC_ORIGIN"),
+            "{origin}: {err}"
+        );
         let err = Settings::from_source(&production(origin, &[("ALLOW_INSECURE_ORIGIN", "false")]))
             .unwrap_err();
-        assert!(err.to_string().starts_with("PUBLIC_ORIGIN"), "{origin}: {err}");
+        assert!(
+            err.to_string().starts_with("PUBLIC_ORIGIN"),
+            "{origin}: {err}"
+        );
     }
     for origin in [
         "https://app.example",
