@@ -109,7 +109,8 @@ def render(meta, results, extras, notes, preflight, anchor):
         b = cases.get("b")
         L.append(f"- **Sign-in storm**: {st['concurrency']} concurrent sign-in loops (Python threads, keep-alive, "
                  f"`POST /api/auth/signin`, correct password, users 2-{1 + st['concurrency']}) during case b: "
-                 f"{fmt(st['sign_ins'])} sign-ins ({fmt(st['per_s'])}/s, {st['errors']} not 200, sign-in p50 "
+                 f"{fmt(st['sign_ins'])} sign-ins ({fmt(st['per_s'])}/s, {st['errors']} not 200, of which "
+                 f"{st.get('unavailable', 0)} a 503 from a full hashing queue, sign-in p50 "
                  f"{fmt(st['p50_ms'])} ms, p99 {fmt(st['p99_ms'])} ms). Proxied `GET /api/workspaces` p99: "
                  f"{fmt(b['p99_ms'], 2) if b else 'n/a'} ms without, {fmt(s['p99_ms'], 2)} ms with the storm; req/s "
                  f"{fmt(b['requests_per_s']) if b else 'n/a'} -> {fmt(s['requests_per_s'])}.")

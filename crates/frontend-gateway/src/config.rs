@@ -17,7 +17,7 @@ use auth_contract::Secret;
 use web_common::env::{AppEnv, ConfigError, Recorder, Source, parsed_or, required, secs};
 use web_common::settings::{DatabaseSettings, LogSettings, ServerSettings};
 
-use crate::identity::password::default_concurrency;
+use crate::identity::password::{default_concurrency, default_queue};
 use crate::identity::throttle::Limits;
 use crate::identity::{AuthSettings, SignInSettings, provider_config};
 use crate::origin::PublicOrigin;
@@ -34,6 +34,10 @@ pub struct Settings {
     /// `CLIENT_REQUEST_TIMEOUT_SECS` (default 5): a client must send its whole request head
     /// within this (slow-loris); past it, 408 and the connection is closed.
     pub client_request_timeout: Duration,
+    /// `CLIENT_BODY_TIMEOUT_SECS` (default 15): a request the gateway answers itself (not a
+    /// proxied one) must have sent its whole body within this of its head; past it, 408 and
+    /// the connection is closed.
+    pub client_body_timeout: Duration,
     /// `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECS`: the
     /// Postgres holding users and sessions.
     pub database: DatabaseSettings,
@@ -41,7 +45,9 @@ pub struct Settings {
     pub app_env: AppEnv,
     /// `RUST_LOG`.
     pub log: LogSettings,
-    /// `PUBLIC_ORIGIN`: the origin browsers use; every absolute URL is built from it.
+    /// `PUBLIC_ORIGIN`: the origin browsers use; every absolute URL is built from it. In
+    /// production it must be `https://` or loopback (`http://localhost`, `http://127.0.0.1`,
+    /// `http://[::1]`, which browsers treat as secure) unless `ALLOW_INSECURE_ORIGIN=true`.
     pub public_origin: PublicOrigin,
     /// `TRUSTED_PROXIES` (default none): comma-separated IPs/CIDRs whose `X-Forwarded-For`,
     /// `-Proto` and `-Host` are believed.
@@ -63,6 +69,7 @@ impl Settings {
         let settings = Self {
             server: ServerSettings::from_source(src, "GATEWAY_ADDR", 3000)?,
             client_request_timeout: secs(src, "CLIENT_REQUEST_TIMEOUT_SECS", 5)?,
+            client_body_timeout: secs(src, "CLIENT_BODY_TIMEOUT_SECS", 15)?,
             database: DatabaseSettings::from_source(src)?,
             app_env,
             log: LogSettings::from_source(src, app_env.is_production())?,
@@ -74,19 +81,7 @@ impl Settings {
                     .map_err(|reason| ConfigError::invalid("TRUSTED_PROXIES", reason))?,
             },
             session: session(src, app_env)?,
-            sign_in: SignInSettings {
-                limits: Limits {
-                    account_failures: parsed_or(src, "SIGNIN_MAX_FAILURES_PER_ACCOUNT", 5)?,
-                    account_window: secs(src, "SIGNIN_ACCOUNT_WINDOW_SECS", 900)?,
-                    ip_attempts: parsed_or(src, "SIGNIN_MAX_ATTEMPTS_PER_IP", 20)?,
-                    ip_window: secs(src, "SIGNIN_IP_WINDOW_SECS", 60)?,
-                },
-                hash_concurrency: parsed_or(
-                    src,
-                    "PASSWORD_HASH_CONCURRENCY",
-                    default_concurrency(),
-                )?,
-            },
+            sign_in: sign_in(src)?,
             auth: provider_config::auth(src, app_env)?,
             proxy: proxy(src)?,
         };
@@ -108,14 +103,41 @@ impl Settings {
 }
 
 fn public_origin(src: &impl Source, app_env: AppEnv) -> Result<PublicOrigin, ConfigError> {
-    match src.get("PUBLIC_ORIGIN") {
-        Some(origin) => origin.parse(),
-        None if app_env.is_production() => Err(ConfigError::Missing {
-            name: "PUBLIC_ORIGIN",
-            hint: "set it to the origin browsers use, e.g. https://app.example.com",
-        }),
-        None => PublicOrigin::from_str("http://localhost:3000"),
+    let allow_insecure: bool = parsed_or(src, "ALLOW_INSECURE_ORIGIN", false)?;
+    let origin: PublicOrigin = match src.get("PUBLIC_ORIGIN") {
+        Some(origin) => origin.parse()?,
+        None if app_env.is_production() => {
+            return Err(ConfigError::Missing {
+                name: "PUBLIC_ORIGIN",
+                hint: "set it to the origin browsers use, e.g. https://app.example.com",
+            });
+        }
+        None => PublicOrigin::from_str("http://localhost:3000")?,
+    };
+    // The cookies are `Secure` in production: browsers would drop them on a plain http origin
+    // (but for loopback, which they treat as secure), and nobody could sign in.
+    if app_env.is_production() && !origin.is_https() && !origin.is_loopback() && !allow_insecure {
+        return Err(ConfigError::invalid(
+            "PUBLIC_ORIGIN",
+            "must be https:// in production (the cookies are Secure; only loopback origins may be \
+             http://); set ALLOW_INSECURE_ORIGIN=true to run on plain http anyway",
+        ));
     }
+    Ok(origin)
+}
+
+fn sign_in(src: &impl Source) -> Result<SignInSettings, ConfigError> {
+    let hash_concurrency = parsed_or(src, "PASSWORD_HASH_CONCURRENCY", default_concurrency())?;
+    Ok(SignInSettings {
+        limits: Limits {
+            account_failures: parsed_or(src, "SIGNIN_MAX_FAILURES_PER_ACCOUNT", 5)?,
+            account_window: secs(src, "SIGNIN_ACCOUNT_WINDOW_SECS", 900)?,
+            ip_attempts: parsed_or(src, "SIGNIN_MAX_ATTEMPTS_PER_IP", 20)?,
+            ip_window: secs(src, "SIGNIN_IP_WINDOW_SECS", 60)?,
+        },
+        hash_concurrency,
+        hash_queue: parsed_or(src, "PASSWORD_HASH_QUEUE", default_queue(hash_concurrency))?,
+    })
 }
 
 fn session(src: &impl Source, app_env: AppEnv) -> Result<SessionSettings, ConfigError> {
@@ -146,11 +168,19 @@ fn session(src: &impl Source, app_env: AppEnv) -> Result<SessionSettings, Config
             format!("must be 0 to {max_ms} (milliseconds)"),
         ));
     }
+    let per_user_max: u32 = parsed_or(src, "SESSIONS_PER_USER_MAX", 50)?;
+    if per_user_max == 0 {
+        return Err(ConfigError::invalid(
+            "SESSIONS_PER_USER_MAX",
+            "must be at least 1",
+        ));
+    }
     Ok(SessionSettings {
         key,
         idle_timeout,
         absolute_timeout,
         cache_ttl: Duration::from_millis(cache_ms),
+        per_user_max,
     })
 }
 
@@ -228,6 +258,9 @@ mod tests {
         assert_eq!(s.session.key.expose().len(), MIN_SESSION_KEY_LEN);
         assert_eq!(s.session.cache_ttl, CACHE_TTL_MAX);
         assert_eq!(s.sign_in.hash_concurrency, default_concurrency());
+        assert_eq!(s.sign_in.hash_queue, 4 * default_concurrency().get());
+        assert_eq!(s.session.per_user_max, 50);
+        assert_eq!(s.client_body_timeout, Duration::from_secs(15));
         assert_eq!(s.database.acquire_timeout, Duration::from_secs(5));
         assert_eq!(s.app_env, AppEnv::Development);
     }
@@ -370,7 +403,14 @@ mod tests {
         .unwrap();
         assert_eq!(s.session.cache_ttl, Duration::ZERO);
         assert_eq!(s.sign_in.hash_concurrency.get(), 3);
+        assert_eq!(s.sign_in.hash_queue, 12, "four times the concurrency");
         for (name, value) in [
+            ("PASSWORD_HASH_QUEUE", "-1"),
+            ("PASSWORD_HASH_QUEUE", "some"),
+            ("SESSIONS_PER_USER_MAX", "0"),
+            ("SESSIONS_PER_USER_MAX", "lots"),
+            ("CLIENT_BODY_TIMEOUT_SECS", "0"),
+            ("ALLOW_INSECURE_ORIGIN", "yes please"),
             ("SESSION_CACHE_MS", "501"),
             ("SESSION_CACHE_MS", "soon"),
             ("PASSWORD_HASH_CONCURRENCY", "0"),

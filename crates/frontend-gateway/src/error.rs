@@ -21,6 +21,13 @@ pub enum Error {
         /// Whole seconds until the next attempt may succeed (at least 1).
         retry_after_secs: u64,
     },
+    /// Too many requests already wait for a password hash (`PASSWORD_HASH_QUEUE`): 503 with
+    /// `Retry-After` in seconds, at once.
+    #[error("the password hashing queue is full")]
+    Busy {
+        /// Whole seconds after which to try again.
+        retry_after_secs: u64,
+    },
     /// The request body is larger than `PROXY_MAX_BODY_BYTES`: 413.
     #[error("the request body is too large")]
     BodyTooLarge {
@@ -70,6 +77,9 @@ impl Error {
             Self::Client(problem) => problem.clone(),
             Self::Throttled { .. } => Problem::new(StatusCode::TOO_MANY_REQUESTS)
                 .detail("Too many sign-in attempts; try again after the time in Retry-After."),
+            Self::Busy { .. } => Problem::unavailable(
+                "Too many sign-ins at once; try again after the time in Retry-After.",
+            ),
             Self::BodyTooLarge { limit } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE)
                 .detail(format!("The body is larger than {limit} bytes.")),
             Self::ClientBody(_) => {
@@ -101,6 +111,11 @@ impl ResponseError for Error {
         let mut res = self.problem().error_response();
         match self {
             Self::Throttled { retry_after_secs } => {
+                res.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Busy { retry_after_secs } => {
+                tracing::warn!("the password hashing queue is full: answered 503");
                 res.headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }

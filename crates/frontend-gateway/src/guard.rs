@@ -15,8 +15,11 @@
 //! `/api/auth/backchannel-logout/*` is exempt from 3: identity providers post there from their
 //! servers, and it acts on a signed token, never on cookies.
 //!
-//! Without signals, `/api/auth/*` stays open to non-browser clients (curl, scripts): they have
-//! no ambient cookies to abuse, and the form endpoints still check their csrfToken.
+//! Without signals, `/api/auth/*` stays open to non-browser clients (curl, scripts) for signing
+//! in and registering: they have no ambient cookies to abuse, and the form endpoints still
+//! check their csrfToken. What acts on an existing session (sign-out everywhere, a password
+//! change, unlinking) needs a same-origin signal or the csrfToken even then
+//! ([`crate::identity::csrf::Csrf::session_action`]).
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};

@@ -13,12 +13,14 @@
 //!   token-injecting hop and its streams.
 //!
 //! Around them: [`guard`] (the checks every request passes first: path, header size,
-//! cross-site), [`pages`] (the web app, embedded), [`health`] (`/healthz`, `/readyz`),
-//! [`origin`] (`PUBLIC_ORIGIN`), [`cookies`] (every cookie the gateway sets), [`error`] (the
-//! one error type), [`config`] (every setting) and [`startup`] ([`Application`]).
+//! cross-site), [`deadline`] (the body deadline of what the gateway answers itself), [`pages`]
+//! (the web app, embedded), [`health`] (`/healthz`, `/readyz`), [`origin`] (`PUBLIC_ORIGIN`,
+//! HSTS), [`cookies`] (every cookie the gateway sets), [`error`] (the one error type),
+//! [`config`] (every setting) and [`startup`] ([`Application`]).
 
 pub mod config;
 pub mod cookies;
+pub mod deadline;
 pub mod error;
 pub mod guard;
 pub mod health;

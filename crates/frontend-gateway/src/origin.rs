@@ -1,10 +1,19 @@
 //! `PUBLIC_ORIGIN`: the one origin browsers use. Every absolute URL the gateway answers with is
 //! built from it (never from `Host` or `X-Forwarded-Host`), it is the only `Origin` unsafe
 //! requests may carry, and a URL a client hands back to be redirected to must point at it.
+//!
+//! In production on an `https://` origin every answer (the gateway's own, proxied ones, errors)
+//! carries [`HSTS`] ([`hsts`]); nowhere else (a browser that saw it on a development or plain
+//! http origin would refuse that origin's http for a year).
 
 use std::str::FromStr;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::http::Uri;
+use actix_web::http::header::{HeaderValue, STRICT_TRANSPORT_SECURITY};
+use actix_web::middleware::Next;
 use web_common::env::ConfigError;
 
 use crate::proxy::rewrite::base_url;
@@ -22,6 +31,23 @@ impl PublicOrigin {
     /// `true` for `https://`.
     pub fn is_https(&self) -> bool {
         self.0.starts_with("https://")
+    }
+
+    /// `true` for a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`): browsers treat such an
+    /// origin as secure even over plain http, so `Secure` cookies still work there.
+    pub fn is_loopback(&self) -> bool {
+        let Ok(uri) = self.0.parse::<Uri>() else {
+            return false;
+        };
+        match uri.host() {
+            Some("localhost") => true,
+            Some(host) => host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback()),
+            None => false,
+        }
     }
 
     /// An absolute URL for `path` (which starts with `/`).
@@ -49,6 +75,34 @@ impl PublicOrigin {
             return c.to_owned();
         }
         fallback
+    }
+}
+
+/// The `Strict-Transport-Security` value: a year, this host only.
+pub const HSTS: &str = "max-age=31536000";
+
+/// Whether answers carry [`HSTS`]: in production, on an `https://` origin.
+pub fn sends_hsts(production: bool, origin: &PublicOrigin) -> bool {
+    production && origin.is_https()
+}
+
+/// Middleware (mounted only when [`sends_hsts`]): [`HSTS`] on every answer, an error that no
+/// inner layer turned into a response (the session store down) included.
+pub async fn hsts(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let value = HeaderValue::from_static(HSTS);
+    match next.call(req).await {
+        Ok(mut res) => {
+            res.headers_mut().insert(STRICT_TRANSPORT_SECURITY, value);
+            Ok(res)
+        }
+        Err(e) => {
+            let mut res = e.error_response();
+            res.headers_mut().insert(STRICT_TRANSPORT_SECURITY, value);
+            Err(InternalError::from_response(e, res).into())
+        }
     }
 }
 
@@ -88,6 +142,25 @@ mod tests {
         ] {
             let err = bad.parse::<PublicOrigin>().unwrap_err();
             assert!(err.to_string().starts_with("PUBLIC_ORIGIN"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn loopback_origins_are_localhost_127_0_0_0_8_and_ipv6_one() {
+        for (origin, loopback) in [
+            ("http://localhost:3000", true),
+            ("http://localhost", true),
+            ("http://127.0.0.1:8080", true),
+            ("http://127.8.9.10", true),
+            ("http://[::1]:3000", true),
+            ("http://localhost.example.com", false),
+            ("http://example.com", false),
+            ("http://128.0.0.1", false),
+            ("http://[::2]", false),
+            ("https://app.example", false),
+        ] {
+            let parsed: PublicOrigin = origin.parse().unwrap();
+            assert_eq!(parsed.is_loopback(), loopback, "{origin}");
         }
     }
 

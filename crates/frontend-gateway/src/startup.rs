@@ -5,18 +5,18 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use web_common::db::migrate;
 
 use crate::config::Settings;
 use crate::identity::csrf::Csrf;
-use crate::identity::password;
+use crate::identity::password::{self, Hasher};
 use crate::identity::providers::{Providers, oauth};
 use crate::identity::{self, Identity};
 use crate::proxy::{self, Proxy};
 use crate::session::{self, Sessions};
-use crate::{guard, health, pages};
+use crate::{deadline, guard, health, origin, pages};
 
 /// How often expired sessions are deleted.
 const SESSION_CLEAN_UP_EVERY: Duration = Duration::from_secs(300);
@@ -52,6 +52,7 @@ pub struct Application {
     providers: Providers,
     pool: sqlx::PgPool,
     provider_timeout: Duration,
+    hasher: Hasher,
 }
 
 impl std::fmt::Debug for Application {
@@ -95,11 +96,21 @@ impl Application {
             }
         }
         let provider_timeout = settings.auth.provider_timeout;
+        let identity = Identity::new(
+            pool.clone(),
+            settings.public_origin.clone(),
+            Csrf::new(settings.session.key.expose(), sessions.secure()),
+            settings.sign_in,
+            settings.auth.allowed_email_domains.clone(),
+            sessions.clone(),
+            settings.trusted_proxies.clone(),
+        );
+        let hasher = identity.hasher.clone();
         let server = server(
             listener,
             settings,
             pool.clone(),
-            sessions.clone(),
+            (sessions.clone(), identity),
             providers.clone(),
         )
         .map_err(bind_error)?;
@@ -110,7 +121,14 @@ impl Application {
             providers,
             pool,
             provider_timeout,
+            hasher,
         })
+    }
+
+    /// The password hasher the sign-ins of this gateway share (its load, for tests and
+    /// diagnostics).
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
     }
 
     /// The port actually bound (useful with port 0).
@@ -136,19 +154,13 @@ fn server(
     listener: TcpListener,
     settings: Settings,
     pool: sqlx::PgPool,
-    sessions: Sessions,
+    (sessions, identity): (Sessions, Identity),
     providers: Providers,
 ) -> std::io::Result<Server> {
-    let csrf = Csrf::new(settings.session.key.expose(), sessions.secure());
-    let identity = web::Data::new(Identity::new(
-        pool.clone(),
-        settings.public_origin.clone(),
-        csrf,
-        settings.sign_in,
-        settings.auth.allowed_email_domains.clone(),
-        sessions.clone(),
-        settings.trusted_proxies.clone(),
-    ));
+    let identity = web::Data::new(identity);
+    // Checked once: off the proxy's path entirely in development and on http origins.
+    let hsts = origin::sends_hsts(settings.app_env.is_production(), &settings.public_origin);
+    let body_timeout = settings.client_body_timeout;
     let providers = web::Data::new(providers);
     let provider_timeout = settings.auth.provider_timeout;
     let connect_timeout = settings.proxy.connect_timeout;
@@ -179,13 +191,21 @@ fn server(
             .wrap(from_fn(session::failures))
             .wrap(from_fn(guard::middleware))
             .wrap(from_fn(web_common::problem::normalize))
+            // Outside `normalize`, which would rebuild its 408 without `Connection: close`.
+            .wrap(from_fn(move |req, next| {
+                deadline::middleware(body_timeout, req, next)
+            }))
             .wrap(from_fn(pages::not_found_page))
             .wrap(from_fn(web_common::request_id::middleware))
+            .wrap(Condition::new(hsts, from_fn(origin::hsts)))
     })
     .workers(settings.server.workers.get())
     .on_connect(web_common::tcp::no_delay)
     // Slow-loris: the whole request head must arrive within this, or 408 and close.
     .client_request_timeout(settings.client_request_timeout)
+    // A client that closes its side has gone: its request is dropped (a sign-in waiting for a
+    // password hash gives up its place) instead of running on for nobody.
+    .h1_allow_half_closed(false)
     .listen(listener)?
     .run();
     Ok(server)

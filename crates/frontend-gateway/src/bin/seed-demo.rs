@@ -41,7 +41,7 @@ async fn seed(pool: &PgPool, email: &str, pass: &str) -> Result<bool, Box<dyn st
     if users::find_by_email(pool, email.key()).await?.is_some() {
         return Ok(false);
     }
-    let hash = Hasher::new(default_concurrency())
+    let hash = Hasher::new(default_concurrency(), 0)
         .hash(pass.to_owned())
         .await?;
     let user = users::insert(pool, &email, "Demo User", Some(&hash)).await?;

@@ -12,7 +12,7 @@ use super::providers::Providers;
 use super::providers::oauth::is_fresh;
 use super::sign_in::{Verified, start_session};
 use super::state::Identity;
-use super::wire::SessionBody;
+use super::wire::{FormOrJson, SessionBody, fields};
 use super::{accounts, password, users};
 use crate::error::Error;
 use crate::session::{SessionUser, UserSession};
@@ -102,13 +102,16 @@ fn not_signed_in() -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED).detail("Sign in first.")
 }
 
-/// Body of `POST /api/auth/password`. `Debug` shows neither password.
+/// Body of `POST /api/auth/password`. `Debug` shows neither password (nor the token).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordBody {
     #[serde(default)]
     current_password: String,
     new_password: String,
+    /// Needed without a same-origin signal (see [`super::csrf::Csrf::session_action`]).
+    #[serde(default)]
+    csrf_token: Option<String>,
 }
 
 impl std::fmt::Debug for PasswordBody {
@@ -121,7 +124,8 @@ impl std::fmt::Debug for PasswordBody {
 /// (throttled like a sign-in), stores the new hash and deletes EVERY session of the user in
 /// one transaction, then starts a fresh one for this client, which stays signed in. A user
 /// without a password (signed up through a provider) sets one without `currentPassword`, from
-/// a sign-in under ten minutes old (else 403). 404 when credentials are off.
+/// a sign-in under ten minutes old (else 403). 404 when credentials are off; 403 without a
+/// same-origin signal or the csrfToken (field `csrfToken` or header `X-CSRF-Token`).
 pub async fn change_password(
     req: HttpRequest,
     body: web::Json<PasswordBody>,
@@ -129,6 +133,9 @@ pub async fn change_password(
     identity: web::Data<Identity>,
     providers: web::Data<Providers>,
 ) -> Result<HttpResponse, Error> {
+    identity
+        .csrf
+        .session_action(&req, &identity.origin, body.csrf_token.as_deref())?;
     if !providers.credentials() {
         return Err(credentials_off().into());
     }
@@ -176,12 +183,21 @@ pub async fn change_password(
     Ok(HttpResponse::Ok().json(SessionBody::new(&identity.sessions, &user)))
 }
 
-/// `POST /api/auth/signout-everywhere`: deletes every session of the user (this one
-/// included) and clears the cookie; `{url}` like sign-out.
+/// `POST /api/auth/signout-everywhere` (an optional form or JSON body: `csrfToken`): deletes
+/// every session of the user (this one included) and clears the cookie; `{url}` like sign-out.
+/// 403 without a same-origin signal or the csrfToken (the field, or header `X-CSRF-Token`).
 pub async fn sign_out_everywhere(
+    req: HttpRequest,
+    body: Option<FormOrJson>,
     session: UserSession,
     identity: web::Data<Identity>,
 ) -> Result<HttpResponse, Error> {
+    let fields = body.map(fields).unwrap_or_default();
+    identity.csrf.session_action(
+        &req,
+        &identity.origin,
+        fields.get("csrfToken").map(String::as_str),
+    )?;
     let Some(user) = session.user() else {
         return Err(not_signed_in().into());
     };
@@ -234,13 +250,16 @@ pub async fn linked(
 
 /// `DELETE /api/auth/accounts/{provider}`: unlinks the provider from the signed-in user (204);
 /// 404 when it is not linked; 409 when it would leave them no way to sign in (a password with
-/// credentials on, or another configured provider).
+/// credentials on, or another configured provider); 403 without a same-origin signal or the
+/// csrfToken (header `X-CSRF-Token`).
 pub async fn unlink(
+    req: HttpRequest,
     path: web::Path<String>,
     session: UserSession,
     identity: web::Data<Identity>,
     providers: web::Data<Providers>,
 ) -> Result<HttpResponse, Error> {
+    identity.csrf.session_action(&req, &identity.origin, None)?;
     let Some(user) = session.user() else {
         return Err(not_signed_in().into());
     };

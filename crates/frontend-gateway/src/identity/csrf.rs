@@ -4,17 +4,32 @@
 //! `hmac = HMAC-SHA256(key, token)`: a cookie written by anyone without the key (a sibling
 //! subdomain, a cookie-injection bug) does not verify. A form passes when its `csrfToken` equals
 //! the cookie's token and the cookie's hash verifies, both compared in constant time.
+//!
+//! Every unsafe `/api/auth/*` request that acts on an existing session (sign-out everywhere, a
+//! password change, unlinking a provider) passes [`Csrf::session_action`]: a browser's
+//! same-origin signal, or else this token (a `csrfToken` field or the [`HEADER`]). A client
+//! without a browser (no `Sec-Fetch-Site`, no `Origin`) fetches the token first; a cookie alone
+//! is never enough.
 
 use std::collections::HashMap;
 
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header::HeaderName;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use web_common::Problem;
+
+use crate::guard::{Site, site};
+use crate::origin::PublicOrigin;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// The header a request acting on a session may carry its CSRF token in (instead of a
+/// `csrfToken` field).
+pub const HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 
 /// Issues and checks CSRF tokens.
 #[derive(Clone)]
@@ -89,6 +104,32 @@ impl Csrf {
             cookie.as_ref().map(|c| c.value()),
             fields.get("csrfToken").map(String::as_str),
         )
+    }
+
+    /// Whether `req`, an unsafe request acting on the current session, may: it says it comes
+    /// from `origin` (`Sec-Fetch-Site: same-origin`/`none`, or `Origin` equal to it; a
+    /// cross-site signal never reaches here, the guard refuses it), or else it carries the token
+    /// of its valid CSRF cookie as `submitted` (a body's `csrfToken`) or in [`HEADER`]. A 403
+    /// problem otherwise.
+    pub fn session_action(
+        &self,
+        req: &HttpRequest,
+        origin: &PublicOrigin,
+        submitted: Option<&str>,
+    ) -> Result<(), Problem> {
+        if site(req.headers(), origin) == Site::SameOrigin {
+            return Ok(());
+        }
+        let header = req.headers().get(HEADER).and_then(|v| v.to_str().ok());
+        let cookie = req.cookie(self.cookie_name());
+        if self.verify(cookie.as_ref().map(|c| c.value()), submitted.or(header)) {
+            return Ok(());
+        }
+        Err(Problem::forbidden(
+            "A request acting on your session must come from this origin (Sec-Fetch-Site: \
+             same-origin, or Origin) or carry the csrfToken of GET /api/auth/csrf (a csrfToken \
+             field or the X-CSRF-Token header).",
+        ))
     }
 
     /// `true` when `submitted` matches the token of a valid `cookie`.

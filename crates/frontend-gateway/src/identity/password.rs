@@ -1,12 +1,19 @@
 //! Password hashing and verification: argon2id with OWASP's parameters (19 MiB, 2 passes,
 //! 1 lane), always off the async workers, on threads of their own.
 //!
-//! Three things keep a burst of sign-ins from hurting everything else:
+//! Four things keep a burst of sign-ins from hurting everything else:
 //!
 //! * a [`Hasher`] runs at most `PASSWORD_HASH_CONCURRENCY` hashes at once (default
 //!   [`default_concurrency`]: half the cores, at least one); the rest wait asynchronously for
 //!   a permit, so a sign-in storm queues instead of taking every core (and 19 MiB per hash)
 //!   from the proxy;
+//! * that queue is bounded: at most `PASSWORD_HASH_QUEUE` requests wait (default
+//!   [`default_queue`]: four times the concurrency). One more is refused at once with
+//!   [`PasswordError::Busy`] (503 with `Retry-After: ` [`BUSY_RETRY_AFTER_SECS`]) instead of
+//!   waiting seconds behind the others; sign-in, registration and password change share the one
+//!   queue. A waiter whose request is dropped (its client went away) gives its place back and
+//!   never hashes: the hash only starts from the poll that got the permit, and a hashing thread
+//!   whose caller is gone by the time it runs does nothing;
 //! * a hash runs on a thread whose scheduling priority is lowered by [`NICENESS`] (Linux), so
 //!   when the CPU is contended the request workers go first and a storm costs the proxied
 //!   traffic little (`just bench`, case "storm"); sign-ins are what slows down under load,
@@ -21,6 +28,7 @@
 //! costs the same time as a wrong password and both answer the same.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use argon2::password_hash::{
@@ -53,6 +61,17 @@ pub fn default_concurrency() -> NonZeroUsize {
     let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     NonZeroUsize::new(cores.div_ceil(2)).unwrap_or(NonZeroUsize::MIN)
 }
+
+/// How many requests may wait for a hash unless `PASSWORD_HASH_QUEUE` says otherwise: four times
+/// `concurrency` (a hash takes tens of milliseconds, so a full queue drains in well under a
+/// second).
+pub fn default_queue(concurrency: NonZeroUsize) -> usize {
+    concurrency.get().saturating_mul(4)
+}
+
+/// The `Retry-After` (seconds) of a sign-in refused because the hashing queue is full: the
+/// smallest whole value, since a full queue drains in a fraction of it.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 /// How much lower than the rest of the process a hashing thread is scheduled (`nice` +10:
 /// roughly a tenth of a request worker's share of a contended core, all of an idle one).
@@ -142,13 +161,21 @@ pub enum PasswordError {
     /// The hashing thread could not start, or panicked.
     #[error("the hashing thread failed")]
     Task,
+    /// `PASSWORD_HASH_QUEUE` requests already wait for a hash: try again shortly.
+    #[error("the password hashing queue is full")]
+    Busy,
 }
 
 impl From<PasswordError> for crate::error::Error {
     fn from(e: PasswordError) -> Self {
-        Self::Internal {
-            what: "password hashing",
-            source: Box::new(e),
+        match e {
+            PasswordError::Busy => Self::Busy {
+                retry_after_secs: BUSY_RETRY_AFTER_SECS,
+            },
+            e => Self::Internal {
+                what: "password hashing",
+                source: Box::new(e),
+            },
         }
     }
 }
@@ -180,18 +207,55 @@ fn verify_blocking(password: &str, hash: &str) -> Result<bool, PasswordError> {
     }
 }
 
-/// Hashes and checks passwords, at most `concurrency` at once (cheap to clone: the permits
-/// are shared).
+/// Hashes and checks passwords, at most `concurrency` at once with at most `queue` more waiting
+/// (cheap to clone: the permits and counters are shared).
 #[derive(Debug, Clone)]
 pub struct Hasher {
+    concurrency: usize,
+    /// One per hash running.
     permits: Arc<Semaphore>,
+    /// One per request running or waiting (`concurrency + queue`); none left: [`PasswordError::Busy`].
+    places: Arc<Semaphore>,
+    places_total: usize,
+    started: Arc<AtomicU64>,
+}
+
+/// What a [`Hasher`] is doing right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HasherLoad {
+    /// Hashes running (or about to start on their thread).
+    pub running: usize,
+    /// Requests waiting for a permit.
+    pub waiting: usize,
+    /// Hashes started since the hasher was made.
+    pub started: u64,
 }
 
 impl Hasher {
-    /// A hasher running at most `concurrency` hashes at once.
-    pub fn new(concurrency: NonZeroUsize) -> Self {
+    /// A hasher running at most `concurrency` hashes at once, with at most `queue` more
+    /// requests waiting for a turn.
+    pub fn new(concurrency: NonZeroUsize, queue: usize) -> Self {
+        let concurrency = concurrency.get();
+        let places_total = concurrency
+            .saturating_add(queue)
+            .min(Semaphore::MAX_PERMITS);
         Self {
-            permits: Arc::new(Semaphore::new(concurrency.get())),
+            concurrency,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            places: Arc::new(Semaphore::new(places_total)),
+            places_total,
+            started: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// How many hashes run and wait now, and how many ever started.
+    pub fn load(&self) -> HasherLoad {
+        let running = self.concurrency - self.permits.available_permits();
+        let in_use = self.places_total - self.places.available_permits();
+        HasherLoad {
+            running,
+            waiting: in_use.saturating_sub(running),
+            started: self.started.load(Ordering::Relaxed),
         }
     }
 
@@ -216,23 +280,37 @@ impl Hasher {
         .await?
     }
 
-    /// Runs `f` on a low-priority thread of its own once a hashing permit is free (waiting
-    /// without blocking). A thread per hash costs tens of microseconds against a hash's tens of
-    /// milliseconds, and leaves nothing behind between storms.
-    async fn run<T: Send + 'static>(
+    /// Runs `f` (password work: CPU-heavy, blocking) under this hasher's limits: a place in
+    /// the queue at once or [`PasswordError::Busy`], then, once a permit is free (waiting
+    /// without blocking), `f` on a low-priority thread of its own. A thread per hash costs tens
+    /// of microseconds against a hash's tens of milliseconds, and leaves nothing behind between
+    /// storms.
+    ///
+    /// Dropping the returned future while it waits gives back its place and its turn, and `f`
+    /// never runs: the thread starts only from the poll that got the permit, and a thread whose
+    /// caller has gone by the time it is scheduled returns without calling `f`.
+    pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
+        let place = Arc::clone(&self.places)
+            .try_acquire_owned()
+            .map_err(|_| PasswordError::Busy)?;
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .map_err(|_| PasswordError::Task)?;
         let span = tracing::Span::current();
+        let started = Arc::clone(&self.started);
         let (done, result) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name("argon2".into())
             .spawn(move || {
-                let _permit = permit;
+                let _turn = (place, permit);
+                if done.is_closed() {
+                    return;
+                }
+                started.fetch_add(1, Ordering::Relaxed);
                 lower_this_threads_priority();
                 let _ = done.send(span.in_scope(f));
             })
@@ -249,10 +327,12 @@ impl Hasher {
 mod tests {
     use std::time::Duration;
 
+    use futures_util::FutureExt as _;
+
     use super::*;
 
     fn hasher() -> Hasher {
-        Hasher::new(default_concurrency())
+        Hasher::new(default_concurrency(), default_queue(default_concurrency()))
     }
 
     async fn hash(password: String) -> Result<String, PasswordError> {
@@ -330,6 +410,40 @@ mod tests {
                 .expect("a permit is free again");
             assert!(matches!(result, Err(PasswordError::Task)));
         }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_busy_at_once_and_a_dropped_waiter_never_runs() {
+        let hasher = Hasher::new(NonZeroUsize::MIN, 1);
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let running = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(move || held.recv()).await }
+        });
+        while hasher.load().running == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // One waits (polled once, so it holds its place), the next is refused without waiting.
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut waiter = Box::pin(hasher.run({
+            let ran = Arc::clone(&ran);
+            move || ran.store(true, Ordering::SeqCst)
+        }));
+        assert!(waiter.as_mut().now_or_never().is_none());
+        assert_eq!(hasher.load().waiting, 1);
+        assert!(matches!(hasher.run(|| ()).await, Err(PasswordError::Busy)));
+        // The waiter is dropped: its place is free again, and it never runs.
+        drop(waiter);
+        assert_eq!(hasher.load().waiting, 0);
+        let next = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(|| "next").await }
+        });
+        release.send(()).unwrap();
+        running.await.unwrap().unwrap().unwrap();
+        assert_eq!(next.await.unwrap().unwrap(), "next");
+        assert!(!ran.load(Ordering::SeqCst));
+        assert_eq!(hasher.load().started, 2);
     }
 
     #[cfg(target_os = "linux")]

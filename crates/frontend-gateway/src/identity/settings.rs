@@ -14,6 +14,9 @@ pub struct SignInSettings {
     /// `PASSWORD_HASH_CONCURRENCY` (default: half the cores, at least one): argon2 hashes at
     /// once; the rest wait for a turn.
     pub hash_concurrency: NonZeroUsize,
+    /// `PASSWORD_HASH_QUEUE` (default: four times the concurrency): how many more may wait for
+    /// a turn; past it a sign-in, registration or password change is a 503 at once.
+    pub hash_queue: usize,
 }
 
 /// Which sign-in methods are on, and who may use them.

@@ -51,7 +51,7 @@ impl Identity {
             origin,
             csrf,
             throttle: SignInThrottle::new(settings.limits),
-            hasher: Hasher::new(settings.hash_concurrency),
+            hasher: Hasher::new(settings.hash_concurrency, settings.hash_queue),
             sessions,
             allowed_email_domains,
             trusted_proxies,

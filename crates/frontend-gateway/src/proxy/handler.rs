@@ -155,6 +155,8 @@ pub async fn handle(
                 return Err(Problem::not_found("Nothing is served at this path.").into());
             }
         };
+    // Forwarded bodies stream under the proxy's own limits, not the gateway's body deadline.
+    crate::deadline::lift(&req);
     let max_body = settings.max_body_bytes;
     if content_length(&req).is_some_and(|len| len > max_body) {
         return Err(Error::BodyTooLarge { limit: max_body });

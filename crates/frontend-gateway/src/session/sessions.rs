@@ -79,6 +79,7 @@ impl Sessions {
             self.settings.absolute_timeout,
             self.settings.idle_timeout,
             self.settings.cache_ttl,
+            self.settings.per_user_max,
         )
     }
 

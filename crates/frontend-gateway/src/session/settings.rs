@@ -22,6 +22,9 @@ pub struct SessionSettings {
     /// `SESSION_CACHE_MS` (0 to 500, default 500): how long an instance may serve a session it
     /// loaded from memory; 0 switches the cache off.
     pub cache_ttl: Duration,
+    /// `SESSIONS_PER_USER_MAX` (at least 1, default 50): the most sessions one user keeps; a
+    /// sign-in past it ends that user's least recently used ones.
+    pub per_user_max: u32,
 }
 
 /// `SESSION_KEY`: at least [`MIN_SESSION_KEY_LEN`] bytes, or a random one in development.

@@ -17,6 +17,13 @@
 //! deleted user) stops working within 1 s everywhere (well within: the cache lives half of
 //! that), and at once on the instance that deleted it: [`SessionStore::delete`] drops the
 //! entry, and ending a user's sessions ([`super::Sessions::end_all`]) drops theirs.
+//!
+//! A row is only ever created by [`SessionStore::save`], for a session that has none (a
+//! sign-in, which always starts a new session). [`SessionStore::update`] never creates one: a
+//! row that was deleted or expired while a request changed its session stays gone (the client
+//! gets a key that loads nothing), and a key rotation ([`super::UserSession::renew`]) happens in
+//! the row's own `UPDATE`. A user keeps at most `SESSIONS_PER_USER_MAX` sessions: a new one past
+//! that ends their least recently used (by idle expiry, which requests slide forward).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +38,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::cache::{Cache, State};
-use super::user::{SessionUser, SignInOrigin};
+use super::user::{ROTATE_KEY, SessionUser, SignInOrigin};
 
 /// How far the idle expiry must be able to move before a request writes it: a minute, or 1/20
 /// of `idle` when that is shorter.
@@ -47,6 +54,7 @@ pub struct PgSessionStore {
     idle: Duration,
     cache_ttl: Duration,
     cache: Arc<Cache>,
+    per_user_max: u32,
 }
 
 impl PgSessionStore {
@@ -95,14 +103,15 @@ impl PgSessionStore {
     }
 
     /// A store whose sessions live at most `absolute` after creation and `idle` (capped at
-    /// `absolute`) after their last request, remembering what it loads in `cache` for at most
-    /// `cache_ttl`.
+    /// `absolute`) after their last request, at most `per_user_max` per user, remembering what
+    /// it loads in `cache` for at most `cache_ttl`.
     pub(super) fn new(
         pool: PgPool,
         cache: Arc<Cache>,
         absolute: Duration,
         idle: Duration,
         cache_ttl: Duration,
+        per_user_max: u32,
     ) -> Self {
         Self {
             pool,
@@ -110,11 +119,24 @@ impl PgSessionStore {
             idle: idle.min(absolute),
             cache_ttl,
             cache,
+            per_user_max,
         }
     }
 
+    /// Creates the row of a new session, ending the user's least recently used sessions past
+    /// `per_user_max` in the same transaction (one user's sign-ins take turns on an advisory
+    /// lock, so two at once cannot both keep the cap's last place).
     async fn insert(&self, state: &State) -> Result<SessionKey, anyhow::Error> {
         let key = new_key()?;
+        let hash = key_hash(&key);
+        let user = user_id(state);
+        let mut tx = self.pool.begin().await?;
+        if let Some(user) = user {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7317))")
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+        }
         let origin = SignInOrigin::from_state(state);
         sqlx::query(
             "INSERT INTO sessions (key_hash, state, user_id, expires_at, idle_expires_at,
@@ -122,16 +144,42 @@ impl PgSessionStore {
              SELECT $1, $2, $3, e, LEAST(now() + make_interval(secs => $5), e), $6, $7, $8
              FROM (SELECT now() + make_interval(secs => $4) AS e) AS absolute",
         )
-        .bind(&key_hash(&key)[..])
+        .bind(&hash[..])
         .bind(Json(state))
-        .bind(user_id(state))
+        .bind(user)
         .bind(self.absolute.as_secs_f64())
         .bind(self.idle.as_secs_f64())
         .bind(origin.as_ref().map(|o| &o.provider))
         .bind(origin.as_ref().map(|o| &o.subject))
         .bind(origin.as_ref().and_then(|o| o.sid.as_ref()))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let ended = match user {
+            Some(user) => sqlx::query(
+                "DELETE FROM sessions WHERE key_hash IN (
+                     SELECT key_hash FROM sessions
+                     WHERE user_id = $1 AND key_hash <> $2
+                     ORDER BY idle_expires_at DESC
+                     OFFSET $3)",
+            )
+            .bind(user)
+            .bind(&hash[..])
+            .bind(i64::from(self.per_user_max) - 1)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            None => 0,
+        };
+        tx.commit().await?;
+        if let (Some(user), 1..) = (user, ended) {
+            // Their keys are not known here: drop all of the user's cached sessions.
+            self.cache.forget_user(user);
+            tracing::info!(
+                user_id = %user,
+                ended,
+                "SESSIONS_PER_USER_MAX reached: the least recently used sessions ended"
+            );
+        }
         Ok(key)
     }
 
@@ -198,15 +246,20 @@ impl SessionStore for PgSessionStore {
     async fn update(
         &self,
         session_key: SessionKey,
-        session_state: State,
+        mut session_state: State,
         _ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
         let hash = key_hash(&session_key);
+        let rotated = match session_state.remove(ROTATE_KEY) {
+            Some(_) => Some(new_key().map_err(UpdateError::Other)?),
+            None => None,
+        };
         let origin = SignInOrigin::from_state(&session_state);
         let updated = sqlx::query(
             "UPDATE sessions
              SET state = $2, user_id = $3, idle_expires_at = LEAST(now() + make_interval(secs => $4), expires_at),
-                 provider = $5, provider_subject = $6, provider_sid = $7
+                 provider = $5, provider_subject = $6, provider_sid = $7,
+                 key_hash = COALESCE($8, key_hash)
              WHERE key_hash = $1 AND idle_expires_at > now()",
         )
         .bind(&hash[..])
@@ -216,6 +269,7 @@ impl SessionStore for PgSessionStore {
         .bind(origin.as_ref().map(|o| &o.provider))
         .bind(origin.as_ref().map(|o| &o.subject))
         .bind(origin.as_ref().and_then(|o| o.sid.as_ref()))
+        .bind(rotated.as_ref().map(|key| key_hash(key).to_vec()))
         .execute(&self.pool)
         .await;
         self.cache.invalidate(session_key.as_ref());
@@ -224,19 +278,14 @@ impl SessionStore for PgSessionStore {
             .rows_affected()
             == 1
         {
-            return Ok(session_key);
+            return Ok(rotated.unwrap_or(session_key));
         }
-        // The row expired or was deleted (signed out, ended everywhere, a back-channel logout)
-        // while this request ran, or after another instance cached it. A signed-in state is
-        // never written back: the client gets a key that loads nothing, so it is signed out.
-        // Anything else starts a new session rather than resurrect the old key.
-        if SessionUser::from_state(&session_state).is_some() {
-            tracing::info!("a session ended while a request changed it: not revived");
-            return new_key().map_err(UpdateError::Other);
-        }
-        self.insert(&session_state)
-            .await
-            .map_err(UpdateError::Other)
+        // The row expired or was deleted (signed out, ended everywhere, a back-channel logout,
+        // the per-user cap) while this request ran, or after another instance cached it. It is
+        // never written back, whatever the state: the client gets a key that loads nothing, so
+        // it is signed out.
+        tracing::info!("a session ended while a request changed it: not revived");
+        new_key().map_err(UpdateError::Other)
     }
 
     async fn update_ttl(

@@ -16,6 +16,9 @@ const USER_KEY: &str = "user";
 const ORIGIN_KEY: &str = "origin";
 /// The state key holding the marker of an explicit provider link in flight.
 const LINK_KEY: &str = "link";
+/// The state key asking the store for a new session key on this write (see
+/// [`UserSession::renew`]); the store removes it and never keeps it.
+pub(super) const ROTATE_KEY: &str = "rotate";
 
 /// The signed-in user, as kept in the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,10 +130,13 @@ impl UserSession {
     }
 
     /// A new session key for the same state (after a link: whoever watched the old key
-    /// learns nothing useful).
-    pub fn renew(&self) {
+    /// learns nothing useful). The store swaps the key in the row itself, in the statement that
+    /// writes the state: a session ended meanwhile (signed out everywhere, a back-channel
+    /// logout) stays ended. (actix-session's own renewal deletes the old row and inserts the
+    /// state afresh, which would bring such a session back, with a new absolute lifetime.)
+    pub fn renew(&self) -> Result<(), actix_session::SessionInsertError> {
         self.0.remove(LINK_KEY);
-        self.0.renew();
+        self.0.insert(ROTATE_KEY, true)
     }
 
     /// Deletes the session row and clears the cookie.

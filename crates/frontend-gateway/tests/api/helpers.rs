@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use frontend_gateway::identity::password::Hasher;
 use frontend_gateway::session::Sessions;
 use frontend_gateway::{Application, Settings};
 use reqwest::header::{HeaderMap, SET_COOKIE};
@@ -24,6 +25,8 @@ pub struct TestApp {
     pub address: String,
     pub port: u16,
     pub db: TestDatabase,
+    /// The gateway's password hasher (its load: running, waiting, started).
+    pub hasher: Hasher,
     settings: Settings,
 }
 
@@ -83,11 +86,13 @@ impl TestApp {
             .await
             .expect("gateway starts");
         let port = app.port();
+        let hasher = app.hasher().clone();
         tokio::spawn(app.run_until_stopped());
         Self {
             address: format!("http://127.0.0.1:{port}"),
             port,
             db,
+            hasher,
             settings,
         }
     }

@@ -147,7 +147,7 @@ async fn login_csrf_json_auth_endpoints_refuse_cross_site_browsers_and_allow_non
         .unwrap();
     assert_eq!(users, 1, "no cross-site registration");
 
-    // A non-browser client (no Sec-Fetch-Site, no Origin) is allowed.
+    // A non-browser client (no Sec-Fetch-Site, no Origin) may register and sign in...
     let curl = app.browser();
     let res = curl
         .send(curl.bare(Method::POST, "/api/auth/register").json(&json!({
@@ -155,15 +155,31 @@ async fn login_csrf_json_auth_endpoints_refuse_cross_site_browsers_and_allow_non
         })))
         .await;
     assert_eq!(res.status(), 201);
+    // ...but what acts on its session needs the csrfToken: the cookie alone is refused.
     let res = curl
         .send(
             curl.bare(Method::POST, "/api/auth/password")
                 .json(&json!({"currentPassword": PASSWORD, "newPassword": "a new password"})),
         )
         .await;
-    assert_eq!(res.status(), 200);
+    assert_problem(res, 403, "a bare password change").await;
     let res = curl
         .send(curl.bare(Method::POST, "/api/auth/signout-everywhere"))
+        .await;
+    assert_problem(res, 403, "a bare sign-out everywhere").await;
+    assert!(curl.session().await.get("user").is_some());
+    let token = curl.csrf_token().await;
+    let res = curl
+        .send(curl.bare(Method::POST, "/api/auth/password").json(&json!({
+            "currentPassword": PASSWORD, "newPassword": "a new password", "csrfToken": token
+        })))
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = curl
+        .send(
+            curl.bare(Method::POST, "/api/auth/signout-everywhere")
+                .header("x-csrf-token", &token),
+        )
         .await;
     assert_eq!(res.status(), 200);
     let res = curl

@@ -313,7 +313,7 @@ impl OAuth {
                 ));
             }
             linking::link(identity, client, &who, user).await??;
-            session.renew();
+            session.renew().map_err(Error::from)?;
             return Ok(flow.callback_url);
         }
         let verified = linking::sign_in(identity, client, &who).await??;
