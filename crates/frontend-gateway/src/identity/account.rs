@@ -150,14 +150,21 @@ pub async fn change_password(
     {
         return Err(throttled.into());
     }
-    let Some(account) = users::find_by_id(&identity.users, user.id).await? else {
+    // No verdict (a full hashing queue, a database failure) is not a failed guess.
+    let withdraw = |e: Error| {
+        identity.throttle.withdraw(&account_key);
+        e
+    };
+    let found = users::find_by_id(&identity.users, user.id).await;
+    let Some(account) = found.map_err(|e| withdraw(e.into()))? else {
         session.sign_out();
         return Err(not_signed_in().into());
     };
     match account.password_hash {
         Some(current_hash) => {
             let current = body.current_password.clone();
-            if !identity.hasher.verify(current, Some(current_hash)).await? {
+            let verified = identity.hasher.verify(current, Some(current_hash)).await;
+            if !verified.map_err(|e| withdraw(e.into()))? {
                 return Err(Problem::forbidden("The current password is wrong.").into());
             }
         }

@@ -145,6 +145,16 @@ impl<K: std::hash::Hash + Eq + Clone> Window<K> {
         self.events.remove(key);
     }
 
+    /// Takes back the latest event of `key`.
+    fn withdraw(&mut self, key: &K) {
+        if let Some(events) = self.events.get_mut(key) {
+            events.pop_back();
+            if events.is_empty() {
+                self.events.remove(key);
+            }
+        }
+    }
+
     /// Drops expired keys; if still full, the least recently used tenth.
     fn evict(&mut self, now: Instant) {
         let period = self.period;
@@ -268,6 +278,17 @@ impl SignInThrottle {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .forget(&account_key(email_key));
+    }
+
+    /// The attempt on `email_key` ended without a verdict (the hashing queue was full, the
+    /// database failed): it is taken back from the account's window, so a user retrying
+    /// through a sign-in storm or an outage does not lock their own account. (The IP's attempt
+    /// stays counted; an attempt whose client went away mid-way stays counted too.)
+    pub fn withdraw(&self, email_key: &str) {
+        self.accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .withdraw(&account_key(email_key));
     }
 
     /// How many keys are held (accounts, IPs).

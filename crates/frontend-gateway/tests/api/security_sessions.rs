@@ -59,6 +59,7 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_at_once_and_a_client_
         s.sign_in.hash_concurrency = NonZeroUsize::MIN;
         s.sign_in.hash_queue = 1;
         s.sign_in.limits.ip_attempts = 0;
+        s.sign_in.limits.account_failures = 2;
     })
     .await;
     app.signed_in("ada@example.com").await;
@@ -101,6 +102,14 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_at_once_and_a_client_
         );
     }
 
+    // Sign-ins refused for a full queue were never a guess: they do not count towards the
+    // account's limit (2 here), so the last sign-in below is admitted, not throttled.
+    for _ in 0..3 {
+        let body = json!({"email": "ada@example.com", "password": "a wrong guess"});
+        let res = app.browser().post_json("/api/auth/signin", &body).await;
+        assert_problem(res, 503, "a sign-in while the queue is full").await;
+    }
+
     // The queued client goes away: its place is given back (and it does not hash below).
     drop(queued);
     hasher_until(&app, "the client that left", |l| l.waiting == 0).await;
@@ -115,7 +124,11 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_at_once_and_a_client_
     });
     hasher_until(&app, "the next sign-in waits its turn", |l| l.waiting == 1).await;
     release.send(()).unwrap();
-    assert_eq!(signing_in.await.unwrap(), 200, "admitted, not refused");
+    assert_eq!(
+        signing_in.await.unwrap(),
+        200,
+        "admitted, neither refused nor throttled"
+    );
     busy.await.unwrap().unwrap().unwrap();
     let after = hasher_until(&app, "everything done", |l| l.running == 0).await;
     assert_eq!(

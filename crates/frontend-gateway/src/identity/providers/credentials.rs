@@ -96,7 +96,7 @@ pub async fn sign_in(
 /// without a password (who signs in through providers), indistinguishably (argon2 runs against
 /// a dummy hash when there is no hash to check). An email that breaks the rules (422 naming
 /// `email`) and a throttled attempt (429) are refused before the database or argon2 is
-/// touched; the first is not counted.
+/// touched; the first is not counted, nor is an attempt that ends without a verdict (503).
 #[tracing::instrument(skip_all)]
 async fn authenticate(
     req: &HttpRequest,
@@ -114,17 +114,27 @@ async fn authenticate(
         );
         return Err(throttled.into());
     }
-    let account = users::find_by_email(&identity.users, key).await?;
-    let matches = identity
-        .hasher
-        .verify(
-            password.to_owned(),
-            account.as_ref().and_then(|a| a.password_hash.clone()),
-        )
-        .await?;
-    let account = account.filter(|_| matches);
-    if account.is_some() {
-        identity.throttle.succeeded(key);
+    let verdict = async {
+        let account = users::find_by_email(&identity.users, key).await?;
+        let matches = identity
+            .hasher
+            .verify(
+                password.to_owned(),
+                account.as_ref().and_then(|a| a.password_hash.clone()),
+            )
+            .await?;
+        Ok::<_, Error>(account.filter(|_| matches))
+    };
+    match verdict.await {
+        Ok(Some(account)) => {
+            identity.throttle.succeeded(key);
+            Ok(Some(account))
+        }
+        Ok(None) => Ok(None),
+        // No verdict (a full hashing queue, a database failure): not a failed guess.
+        Err(e) => {
+            identity.throttle.withdraw(key);
+            Err(e)
+        }
     }
-    Ok(account)
 }
