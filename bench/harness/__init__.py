@@ -16,7 +16,7 @@ on Ctrl-C or an error; only the database BENCH_DB (default `bench`) is dropped a
         b  full stack through the gateway, session cookie -> 200
         c  full stack, no cookie                        -> 401
         d  nginx -> backend, nginx adds a fixed bearer   -> 200
-        storm  case b while STORM_CONCURRENCY (16) loops sign in continuously
+        storm  case b while STORM_CONCURRENCY (default: what the default hashing queue holds, 5 x ceil(cores / 2)) loops sign in continuously
      recording req/s, p50/p99, non-2xx, socket errors, per-process peak RSS (VmHWM after
      `echo 5 > /proc/PID/clear_refs`) and CPU seconds (utime+stime deltas);
   4. extra checks: 100 MiB up and down through the gateway to a small upstream (an extra

@@ -306,13 +306,17 @@ impl Hasher {
         std::thread::Builder::new()
             .name("argon2".into())
             .spawn(move || {
-                let _turn = (place, permit);
+                let turn = (place, permit);
                 if done.is_closed() {
                     return;
                 }
                 started.fetch_add(1, Ordering::Relaxed);
                 lower_this_threads_priority();
-                let _ = done.send(span.in_scope(f));
+                let out = span.in_scope(f);
+                // The turn ends before the answer leaves: a client whose next request follows
+                // its answer at once finds its place free again.
+                drop(turn);
+                let _ = done.send(out);
             })
             .map_err(|e| {
                 tracing::error!(error = %e, "could not start a hashing thread");
