@@ -18,7 +18,8 @@ async fn echo_app() -> TestApp {
     TestApp::spawn_with(Upstream::Url(upstream::spawn()), |_| {}).await
 }
 
-async fn assert_problem(res: reqwest::Response, status: u16, context: &str) -> Value {
+/// A problem+json answer of `status`; its body.
+pub(crate) async fn assert_problem(res: reqwest::Response, status: u16, context: &str) -> Value {
     assert_eq!(res.status(), status, "{context}");
     assert_eq!(
         res.headers()["content-type"],
@@ -215,7 +216,8 @@ async fn login_csrf_json_auth_endpoints_refuse_cross_site_browsers_and_allow_non
 
 // 3. Sign-in throttling ------------------------------------------------------------------------
 
-async fn json_sign_in(
+/// `POST /api/auth/signin` from a fresh browser, through a proxy when `xff` is given.
+pub(crate) async fn json_sign_in(
     app: &TestApp,
     email: &str,
     password: &str,
@@ -231,7 +233,7 @@ async fn json_sign_in(
     browser.send(req).await
 }
 
-fn retry_after(res: &reqwest::Response) -> u64 {
+pub(crate) fn retry_after(res: &reqwest::Response) -> u64 {
     res.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -879,28 +881,28 @@ async fn oversized_json_on_auth_endpoints_is_refused_with_413() {
     .await;
 }
 
-#[tokio::test]
-async fn slow_loris_request_heads_time_out_with_408_and_a_closed_connection() {
-    let app = TestApp::spawn_with(Upstream::Url(upstream::spawn()), |s| {
-        s.client_request_timeout = Duration::from_secs(1);
-    })
-    .await;
-    let connection = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+/// Sends `head` on a fresh connection, then `byte` every `every` (50 times at most), and reads
+/// until the gateway closes: its whole answer (lossy UTF-8) and how long that took. Panics if
+/// the gateway has not closed within `wait`.
+pub(crate) async fn drip(
+    port: u16,
+    head: &[u8],
+    byte: &[u8],
+    every: Duration,
+    wait: Duration,
+) -> (String, Duration) {
+    let connection = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
     let (mut read_half, mut write_half) = tokio::io::split(connection);
     let started = Instant::now();
-    // The request line, then one header byte every 200 ms: the head never completes in time.
     let dripping = async {
-        write_half
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n")
-            .await
-            .unwrap();
+        write_half.write_all(head).await.unwrap();
         for _ in 0..50 {
-            if write_half.write_all(b"X").await.is_err() {
+            if write_half.write_all(byte).await.is_err() {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(every).await;
         }
         // Keep the connection open, silently, until the reader is done.
         std::future::pending::<()>().await;
@@ -908,17 +910,36 @@ async fn slow_loris_request_heads_time_out_with_408_and_a_closed_connection() {
     let reading = async {
         let mut response = Vec::new();
         let _ = read_half.read_to_end(&mut response).await;
-        (response, started.elapsed())
+        (
+            String::from_utf8_lossy(&response).into_owned(),
+            started.elapsed(),
+        )
     };
-    let (response, took) = tokio::time::timeout(Duration::from_secs(10), async {
+    tokio::time::timeout(wait, async {
         tokio::select! {
             r = reading => r,
             () = dripping => unreachable!(),
         }
     })
     .await
-    .expect("the gateway hung up on the slow client");
-    let text = String::from_utf8_lossy(&response);
+    .expect("the gateway never hung up on the slow client")
+}
+
+#[tokio::test]
+async fn slow_loris_request_heads_time_out_with_408_and_a_closed_connection() {
+    let app = TestApp::spawn_with(Upstream::Url(upstream::spawn()), |s| {
+        s.client_request_timeout = Duration::from_secs(1);
+    })
+    .await;
+    // The request line, then one header byte every 200 ms: the head never completes in time.
+    let (text, took) = drip(
+        app.port,
+        b"GET /healthz HTTP/1.1\r\nHost: a\r\n",
+        b"X",
+        Duration::from_millis(200),
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(took < Duration::from_secs(4), "took {took:?}");
     assert!(
         text.is_empty() || text.starts_with("HTTP/1.1 408"),
@@ -927,22 +948,30 @@ async fn slow_loris_request_heads_time_out_with_408_and_a_closed_connection() {
 }
 
 /// An upstream that records the sizes of the uploads it received completely.
-fn spawn_recording_upstream() -> (
-    String,
-    Arc<Mutex<Vec<usize>>>,
-    Arc<std::sync::atomic::AtomicUsize>,
-) {
+pub(crate) struct Recording {
+    pub url: String,
+    /// The length of every request body received whole.
+    pub uploads: Arc<Mutex<Vec<usize>>>,
+    /// Connections accepted.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Requests whose head reached a handler.
+    pub requests: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+pub(crate) fn spawn_recording_upstream() -> Recording {
     use actix_web::{App, HttpResponse, HttpServer, web};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let uploads = Arc::new(Mutex::new(Vec::new()));
     let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (recorded, counter) = (uploads.clone(), connections.clone());
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (recorded, counter, counted) = (uploads.clone(), connections.clone(), requests.clone());
     let server = HttpServer::new(move || {
-        let recorded = recorded.clone();
+        let (recorded, counted) = (recorded.clone(), counted.clone());
         App::new().default_service(web::to(move |mut payload: web::Payload| {
-            let recorded = recorded.clone();
+            let (recorded, counted) = (recorded.clone(), counted.clone());
             async move {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let mut bytes = 0usize;
                 while let Some(chunk) = payload.next().await {
                     match chunk {
@@ -963,7 +992,12 @@ fn spawn_recording_upstream() -> (
     .unwrap()
     .run();
     tokio::spawn(server);
-    (format!("http://127.0.0.1:{port}"), uploads, connections)
+    Recording {
+        url: format!("http://127.0.0.1:{port}"),
+        uploads,
+        connections,
+        requests,
+    }
 }
 
 fn chunked_body(total: usize) -> reqwest::Body {
@@ -976,7 +1010,12 @@ fn chunked_body(total: usize) -> reqwest::Body {
 
 #[tokio::test]
 async fn proxied_bodies_over_the_cap_are_refused_with_413_and_never_forwarded_truncated() {
-    let (upstream, uploads, connections) = spawn_recording_upstream();
+    let Recording {
+        url: upstream,
+        uploads,
+        connections,
+        ..
+    } = spawn_recording_upstream();
     let app = TestApp::spawn_with(Upstream::Url(upstream), |s| {
         s.proxy.max_body_bytes = 1024;
     })

@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use frontend_gateway::identity::throttle::Limits;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::helpers::{Browser, PASSWORD, TestApp, Upstream};
+use crate::security::json_sign_in;
 
 async fn app_with(limits: Limits) -> TestApp {
     TestApp::spawn_with(Upstream::Url("http://127.0.0.1:9".into()), |s| {
@@ -26,23 +26,6 @@ fn limits(account_failures: u32, ip_attempts: u32) -> Limits {
         ip_attempts,
         ip_window: Duration::from_secs(60),
     }
-}
-
-/// `POST /api/auth/signin` from a fresh browser, through a proxy when `xff` is given.
-async fn json_sign_in(
-    app: &TestApp,
-    email: &str,
-    password: &str,
-    xff: Option<&str>,
-) -> reqwest::Response {
-    let browser = app.browser();
-    let mut req = browser
-        .request(Method::POST, "/api/auth/signin")
-        .json(&json!({"email": email, "password": password}));
-    if let Some(xff) = xff {
-        req = req.header("x-forwarded-for", xff);
-    }
-    browser.send(req).await
 }
 
 /// A 422 problem naming `field`.

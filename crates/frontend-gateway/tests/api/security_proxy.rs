@@ -1,20 +1,19 @@
 //! The adversarial suite, second round (issue 12): proxy. SECURITY.md maps each attack to its test.
 //!
 //! The upstreams are real HTTP servers on port 0: the echo server of [`upstream`], raw ones
-//! answering fixed bytes, and one here that records the request bodies it received whole.
+//! answering fixed bytes, and the suite's recording one ([`crate::security::spawn_recording_upstream`]).
 //! The gateway's log is not captured by these tests; what a log line would show is asserted
 //! through what the client and the upstream see instead.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use frontend_gateway::proxy::rewrite::{RuleConfig, Rules};
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{TestApp, Upstream};
+use crate::security::{Recording, spawn_recording_upstream};
 use crate::upstream;
 
 /// A gateway whose backend is `backend`, with `/api/pass/:path*` (`"passCookies": true`) and
@@ -143,41 +142,6 @@ async fn dot_segments_behind_parameters_auth_parameters_double_encoding_and_bad_
     }
 }
 
-/// An upstream that records the length of every request body it received whole, and counts
-/// the requests that reached it.
-fn spawn_recording_upstream() -> (String, Arc<Mutex<Vec<usize>>>, Arc<AtomicUsize>) {
-    use actix_web::{App, HttpResponse, HttpServer, web};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let requests = Arc::new(AtomicUsize::new(0));
-    let (recorded, counted) = (bodies.clone(), requests.clone());
-    let server = HttpServer::new(move || {
-        let (recorded, counted) = (recorded.clone(), counted.clone());
-        App::new().default_service(web::to(move |mut payload: web::Payload| {
-            let (recorded, counted) = (recorded.clone(), counted.clone());
-            async move {
-                counted.fetch_add(1, Ordering::SeqCst);
-                let mut bytes = 0usize;
-                while let Some(chunk) = payload.next().await {
-                    match chunk {
-                        Ok(chunk) => bytes += chunk.len(),
-                        Err(_) => return HttpResponse::BadRequest().finish(),
-                    }
-                }
-                recorded.lock().unwrap().push(bytes);
-                HttpResponse::Ok().json(json!({ "bytes": bytes }))
-            }
-        }))
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    (format!("http://127.0.0.1:{port}"), bodies, requests)
-}
-
 /// 32 KiB of body.
 static FIRST_PART: [u8; 0x8000] = [b'u'; 0x8000];
 
@@ -208,7 +172,12 @@ async fn send_broken(app: &TestApp, head: &str, rest: &str) -> String {
 
 #[tokio::test]
 async fn a_truncated_or_malformed_client_body_is_a_400_and_never_reaches_the_upstream_whole() {
-    let (upstream, bodies, requests) = spawn_recording_upstream();
+    let Recording {
+        url: upstream,
+        uploads: bodies,
+        requests,
+        ..
+    } = spawn_recording_upstream();
     let app = TestApp::spawn_with(Upstream::Url(upstream), |_| {}).await;
     let cases = [
         (

@@ -9,21 +9,12 @@ use frontend_gateway::identity::password::HasherLoad;
 use reqwest::Method;
 use serde_json::{Value, json};
 use test_support::hostile::{Hostile, HostileConfig, Twist};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use web_common::env::AppEnv;
 
 use crate::helpers::{ORIGIN, PASSWORD, TestApp, Upstream, location_of, provider_redirect};
+use crate::security::{assert_problem, drip};
 use crate::upstream;
-
-async fn assert_problem(res: reqwest::Response, status: u16, context: &str) -> Value {
-    assert_eq!(res.status(), status, "{context}");
-    assert_eq!(
-        res.headers()["content-type"],
-        "application/problem+json",
-        "{context}"
-    );
-    res.json().await.unwrap()
-}
 
 /// Waits (at most 10 s) until the hasher's load satisfies `ready`; its load then.
 async fn hasher_until(app: &TestApp, what: &str, ready: impl Fn(HasherLoad) -> bool) -> HasherLoad {
@@ -278,42 +269,17 @@ async fn a_body_dripping_past_client_body_timeout_is_408_and_the_connection_clos
         s.client_body_timeout = Duration::from_secs(2);
     })
     .await;
-    let connection = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
-        .await
-        .unwrap();
-    let (mut read_half, mut write_half) = tokio::io::split(connection);
-    let started = Instant::now();
     // The head at once, then the body's bytes one a second: it would take 100 s.
-    let dripping = async {
-        write_half
-            .write_all(
-                b"POST /api/auth/register HTTP/1.1\r\nHost: a\r\nSec-Fetch-Site: same-origin\r\n\
-                  Content-Type: application/json\r\nContent-Length: 100\r\n\r\n",
-            )
-            .await
-            .unwrap();
-        for _ in 0..100 {
-            if write_half.write_all(b" ").await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        std::future::pending::<()>().await;
-    };
-    let reading = async {
-        let mut response = Vec::new();
-        let _ = read_half.read_to_end(&mut response).await;
-        (response, started.elapsed())
-    };
-    let (response, took) = tokio::time::timeout(Duration::from_secs(15), async {
-        tokio::select! {
-            r = reading => r,
-            () = dripping => unreachable!(),
-        }
-    })
-    .await
-    .expect("the gateway hung up on the slow body");
-    let text = String::from_utf8_lossy(&response).to_ascii_lowercase();
+    let (text, took) = drip(
+        app.port,
+        b"POST /api/auth/register HTTP/1.1\r\nHost: a\r\nSec-Fetch-Site: same-origin\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+        b" ",
+        Duration::from_secs(1),
+        Duration::from_secs(15),
+    )
+    .await;
+    let text = text.to_ascii_lowercase();
     assert!(text.starts_with("http/1.1 408"), "{text}");
     assert!(text.contains("connection: close"), "{text}");
     assert!(text.contains("application/problem+json"), "{text}");
