@@ -10,6 +10,7 @@
 //!   names, shared by sign-in, registration and adding members;
 //! * [`db`]: the migrations, and a [`db::Lane`] of Postgres connections for the hot path's
 //!   short reads;
+//! * [`outbox`]: the mail outbox both services write in their own transactions;
 //! * [`env`]: reading typed settings from the environment, and how a service starts on them
 //!   ([`env::load`]: `.env`, then the settings, exit status 78 on a bad value);
 //! * [`settings`]: the settings groups both services share (listener, database, logs);
@@ -18,6 +19,7 @@
 pub mod db;
 pub mod email;
 pub mod env;
+pub mod outbox;
 pub mod probe;
 pub mod problem;
 pub mod ready;
