@@ -137,6 +137,15 @@ fn sign_in(src: &impl Source) -> Result<SignInSettings, ConfigError> {
         },
         hash_concurrency,
         hash_queue: parsed_or(src, "PASSWORD_HASH_QUEUE", default_queue(hash_concurrency))?,
+        mail_limits: {
+            let window = secs(src, "MAIL_REQUESTS_WINDOW_SECS", 3600)?;
+            Limits {
+                account_failures: parsed_or(src, "MAIL_REQUESTS_MAX_PER_ADDRESS", 5)?,
+                account_window: window,
+                ip_attempts: parsed_or(src, "MAIL_REQUESTS_MAX_PER_IP", 20)?,
+                ip_window: window,
+            }
+        },
     })
 }
 

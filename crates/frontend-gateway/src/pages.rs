@@ -166,6 +166,17 @@ fn names_html(range: &str) -> bool {
         })
 }
 
+/// A page made at request time (the gateway's own pages for mailed links), with the page
+/// security headers.
+pub fn rendered(status: StatusCode, html: String) -> HttpResponse {
+    let mut res = HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html);
+    security_headers(res.headers_mut());
+    res
+}
+
 /// 302 to `location`, with the page security headers.
 pub fn redirect(location: &str) -> HttpResponse {
     let mut res = HttpResponse::Found()

@@ -44,7 +44,15 @@ async fn seed(pool: &PgPool, email: &str, pass: &str) -> Result<bool, Box<dyn st
     let hash = Hasher::new(default_concurrency(), 0)
         .hash(pass.to_owned())
         .await?;
-    let user = users::insert(pool, &email, "Demo User", Some(&hash)).await?;
+    // Created verified: its address is a placeholder no mail reaches.
+    let user = users::insert(
+        pool,
+        &email,
+        "Demo User",
+        Some(&hash),
+        users::Address::Verified,
+    )
+    .await?;
     let workspace = uuid::Uuid::now_v7();
     let mut tx = pool.begin().await?;
     sqlx::query("INSERT INTO workspaces (id, name, created_by) VALUES ($1, $2, $3)")

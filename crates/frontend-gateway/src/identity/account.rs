@@ -1,5 +1,5 @@
 //! Account management beyond next-auth: registration, a password change (ending every other
-//! session), signing out everywhere, and the providers linked to the account.
+//! session), signing out everywhere, the providers linked to the account, and deleting it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,10 +10,11 @@ use web_common::email::{self, Email};
 
 use super::providers::Providers;
 use super::providers::oauth::is_fresh;
-use super::sign_in::{Verified, start_session};
 use super::state::Identity;
+use super::users::Address;
+use super::verification::check_your_email;
 use super::wire::{FormOrJson, SessionBody, fields};
-use super::{accounts, password, users};
+use super::{accounts, outgoing, password, tokens, users};
 use crate::error::Error;
 use crate::session::{SessionUser, UserSession};
 
@@ -39,13 +40,16 @@ pub fn credentials_off() -> Problem {
     Problem::not_found("Email and password sign-in is off.")
 }
 
-/// `POST /api/auth/register` (JSON `{email, password, name}`): creates the account and signs
-/// it in (201 with the session body); 409 for a taken email (any spelling of it: emails are
-/// compared by their key), 422 naming a bad field (checked before any database work); 404
-/// when credentials are off.
+/// `POST /api/auth/register` (JSON `{email, password, name}`): `202` with the "check your
+/// email" `{url}`, whether the email is new or taken, in the same time (argon2 runs either
+/// way; the lookup and the writes run after the answer, [`outgoing::later`]). New: the account
+/// is created unverified and mailed a verification link. Taken (any spelling of it: emails are
+/// compared by their key): its owner is mailed that someone tried, with a sign-in and a reset
+/// link. Nobody is signed in. 422 naming a bad field (checked before any other work), 429 past
+/// the mail limits (per address and per client), 404 when credentials are off.
 pub async fn register(
+    req: HttpRequest,
     body: web::Json<RegisterBody>,
-    session: UserSession,
     identity: web::Data<Identity>,
     providers: web::Data<Providers>,
 ) -> Result<HttpResponse, Error> {
@@ -59,17 +63,37 @@ pub async fn register(
             Problem::invalid_field("email", "this email domain may not sign up here").into(),
         );
     }
+    identity
+        .mail_throttle
+        .attempt(email.key(), identity.client_ip(&req))?;
     let hash = identity.hasher.hash(body.password.clone()).await?;
-    let id = match users::insert(&identity.users, &email, &name, Some(&hash)).await {
-        Ok(id) => id,
-        Err(users::InsertError::DuplicateEmail) => {
-            return Err(Problem::conflict("An account with this email already exists.").into());
+    let work_identity = identity.clone();
+    outgoing::later("registration", async move {
+        let identity = work_identity;
+        let mut tx = identity.users.begin().await?;
+        match users::insert(&mut *tx, &email, &name, Some(&hash), Address::Unverified).await {
+            Ok(id) => {
+                let account = users::Account {
+                    id,
+                    email: email.as_typed().to_owned(),
+                    name,
+                    password_hash: None,
+                    email_verified: false,
+                };
+                outgoing::verification(&mut tx, &account, email.key()).await?;
+                tracing::info!(user_id = %id, "registered; verification mailed");
+            }
+            Err(users::InsertError::DuplicateEmail) => {
+                if let Some(owner) = users::find_by_email(&mut *tx, email.key()).await? {
+                    outgoing::account_exists(&mut tx, &owner, email.key()).await?;
+                    tracing::info!(user_id = %owner.id, "registration with a taken email; its owner is told");
+                }
+            }
+            Err(users::InsertError::Database(e)) => return Err(e),
         }
-        Err(users::InsertError::Database(e)) => return Err(e.into()),
-    };
-    let email = email.into_typed();
-    let user = start_session(&identity, &session, Verified { id, email, name }, None).await?;
-    Ok(HttpResponse::Created().json(SessionBody::new(&identity.sessions, &user)))
+        tx.commit().await
+    });
+    Ok(HttpResponse::Accepted().json(check_your_email(&identity, "credentials", "email")))
 }
 
 fn validate(body: &RegisterBody) -> Result<(Email, String), Problem> {
@@ -83,7 +107,7 @@ fn validate(body: &RegisterBody) -> Result<(Email, String), Problem> {
 }
 
 /// The password rules (registration and password change): 8 to 128 characters.
-fn validate_password(field: &str, password: &str) -> Result<(), Problem> {
+pub fn validate_password(field: &str, password: &str) -> Result<(), Problem> {
     let len = password.chars().count();
     if !(password::MIN_LEN..=password::MAX_LEN).contains(&len) {
         return Err(Problem::invalid_field(
@@ -273,13 +297,7 @@ pub async fn unlink(
     let provider = path.into_inner();
     let mut tx = identity.users.begin().await?;
     // Serialises unlinks of one user, so two at once cannot both see "another way is left".
-    let Some(account) = sqlx::query_as::<_, users::Account>(
-        "SELECT id, email, name, password_hash FROM users WHERE id = $1 FOR UPDATE",
-    )
-    .bind(user.id)
-    .fetch_optional(&mut *tx)
-    .await?
-    else {
+    let Some(account) = users::lock(&mut tx, user.id).await? else {
         return Err(not_signed_in().into());
     };
     let linked = accounts::of_user(&mut *tx, user.id).await?;
@@ -301,6 +319,91 @@ pub async fn unlink(
     tx.commit().await?;
     tracing::info!(user_id = %user.id, provider, "provider unlinked");
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// A workspace the user is the only owner of (what stops their account's deletion).
+#[derive(Debug, Serialize, sqlx::FromRow)]
+struct SoleOwned {
+    id: uuid::Uuid,
+    name: String,
+}
+
+/// `DELETE /api/auth/account` (signed in under 10 minutes ago; a same-origin signal or the
+/// `X-CSRF-Token` header): deletes the account with its memberships, linked providers, links
+/// and the invitations addressed to it, ends every session of the user (on every instance's
+/// next load; at once on this one) and clears the cookie: `200 {"url": PUBLIC_ORIGIN/}`.
+/// `409` problem naming the workspaces (also as `workspaces: [{id, name}]`) where the user is
+/// the only owner: they must hand them over or delete them first. `401` without a session,
+/// `403` for an older sign-in or without the same-origin signal.
+pub async fn delete(
+    req: HttpRequest,
+    session: UserSession,
+    identity: web::Data<Identity>,
+) -> Result<HttpResponse, Error> {
+    identity.csrf.session_action(&req, &identity.origin, None)?;
+    let Some(user) = session.user() else {
+        return Err(not_signed_in().into());
+    };
+    if !is_fresh(user.signed_in_at) {
+        return Err(Problem::forbidden(
+            "Deleting your account needs a recent sign-in: sign out, sign in again, then delete it within 10 minutes.",
+        )
+        .into());
+    }
+    let mut tx = identity.users.begin().await?;
+    let Some(account) = users::lock(&mut tx, user.id).await? else {
+        session.sign_out();
+        return Err(not_signed_in().into());
+    };
+    // The backend changes owners only under a lock on the workspace row: holding the rows of
+    // every workspace this user owns, the count of their other owners cannot change under us.
+    sqlx::query(
+        "SELECT w.id FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id \
+         WHERE m.user_id = $1 AND m.role = 'owner' ORDER BY w.id FOR UPDATE OF w",
+    )
+    .bind(user.id)
+    .execute(&mut *tx)
+    .await?;
+    let sole: Vec<SoleOwned> = sqlx::query_as(
+        "SELECT w.id, w.name FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id \
+         WHERE m.user_id = $1 AND m.role = 'owner' AND NOT EXISTS ( \
+             SELECT 1 FROM workspace_members o \
+             WHERE o.workspace_id = w.id AND o.role = 'owner' AND o.user_id <> $1) \
+         ORDER BY w.name, w.id",
+    )
+    .bind(user.id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if !sole.is_empty() {
+        let names: Vec<String> = sole.iter().map(|w| format!("“{}”", w.name)).collect();
+        let problem = Problem::conflict(format!(
+            "You are the only owner of {}: make someone else an owner, or delete {}, first.",
+            names.join(", "),
+            if sole.len() == 1 { "it" } else { "them" }
+        ));
+        let mut body = serde_json::to_value(&problem).unwrap_or_default();
+        body["workspaces"] = serde_json::json!(sole);
+        let mut res = HttpResponse::Conflict()
+            .content_type("application/problem+json")
+            .body(body.to_string());
+        res.extensions_mut().insert(web_common::problem::Untouched);
+        return Ok(res);
+    }
+    let key = email::key(&account.email);
+    sqlx::query("DELETE FROM workspace_invitations WHERE email_key = $1")
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
+    tokens::void_all(&mut tx, user.id, &key).await?;
+    // Memberships, linked providers and sessions go with the row (ON DELETE CASCADE).
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    identity.sessions.end_all(tx, user.id).await?;
+    session.sign_out();
+    tracing::info!(user_id = %user.id, "account deleted");
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "url": identity.origin.url("/") })))
 }
 
 #[cfg(test)]

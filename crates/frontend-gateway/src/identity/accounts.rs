@@ -98,6 +98,16 @@ pub async fn delete(
     Ok(done.rows_affected())
 }
 
+/// Unlinks every provider of `user` (an unverified account taken over by a sign-in link: no
+/// link of it was proven to be the address's owner's); returns how many.
+pub async fn delete_all(db: impl PgExecutor<'_>, user: Uuid) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM accounts WHERE user_id = $1")
+        .bind(user)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Unlinks every identity of `user` except `(provider, subject)`; returns how many went.
 pub async fn delete_others(
     db: impl PgExecutor<'_>,

@@ -8,7 +8,11 @@
 //!   otherwise `OAuthAccountNotLinked`: an unverified or untrusted email never takes over an
 //!   account. An automatic link removes the existing user's password and their other provider
 //!   links, and ends their other sessions: nothing proved that whoever set that password (or
-//!   linked those providers) owns the address (an attacker may have registered it first).
+//!   linked those providers) owns the address (an attacker may have registered it first). The
+//!   address is then verified (the trusted provider said so).
+//! * A new user's address is verified only when the provider is trusted with emails and says
+//!   the email is verified; otherwise the user proves it with a verification link (needed to
+//!   see invitations, and to sign in with a password they set later).
 //! * An explicit link (signed in, `link=true`) links the subject to the signed-in user, unless
 //!   it belongs to someone else.
 //!
@@ -107,7 +111,13 @@ pub async fn sign_in(
         ))),
         None => {
             let name = display_name(who, &email);
-            let id = match users::insert(&mut *tx, &email, &name, None).await {
+            // The address is proven only by a provider trusted with emails that says so.
+            let address = if who.email_verified && client.trust_email {
+                users::Address::Verified
+            } else {
+                users::Address::Unverified
+            };
+            let id = match users::insert(&mut *tx, &email, &name, None, address).await {
                 Ok(id) => id,
                 // Registered meanwhile: the next attempt follows the rules for a taken email.
                 Err(users::InsertError::DuplicateEmail) => {
@@ -143,6 +153,7 @@ pub async fn sign_in(
                 return Ok(Err(Refusal::NotLinked("the subject was linked meanwhile")));
             }
             users::set_password(&mut tx, existing.id, None).await?;
+            users::mark_verified(&mut *tx, existing.id).await?;
             let unlinked =
                 accounts::delete_others(&mut *tx, existing.id, provider, &who.subject).await?;
             let ended = identity.sessions.end_all(tx, existing.id).await?;

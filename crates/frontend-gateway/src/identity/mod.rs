@@ -5,7 +5,12 @@
 //! * [`providers`]: the sign-in methods behind one seam ([`providers::Credentials`], and the
 //!   identity providers of [`providers::oauth`]: OpenID Connect, GitHub), each ending in
 //!   [`sign_in::start_session`]; [`linking`]: which user a provider sign-in is;
-//! * [`account`]: registration, password change, sign-out everywhere, linked providers;
+//! * [`account`]: registration, password change, sign-out everywhere, linked providers,
+//!   deleting the account;
+//! * mailed links: [`verification`] (proving an address), [`recovery`] (a forgotten
+//!   password), sign-in links ([`providers::email`]); [`tokens`] (their single-use tokens),
+//!   [`link_page`] (the pages they open), [`outgoing`] (every mail the wing sends, through the
+//!   outbox);
 //! * [`backchannel`]: OpenID Connect back-channel logout;
 //! * [`csrf`], [`password`] (argon2id), [`throttle`] (sign-in limits), [`text`] (what an email
 //!   and a name may be), [`users`] and [`accounts`] (the rows);
@@ -19,18 +24,23 @@ pub mod account;
 pub mod accounts;
 pub mod backchannel;
 pub mod csrf;
+pub mod link_page;
 pub mod linking;
+pub mod outgoing;
 pub mod password;
 pub mod provider_config;
 pub mod providers;
+pub mod recovery;
 pub mod routes;
 pub mod settings;
 pub mod sign_in;
 pub mod state;
 pub mod text;
 pub mod throttle;
+pub mod tokens;
 pub mod upkeep;
 pub mod users;
+pub mod verification;
 pub mod wire;
 
 pub use routes::configure;

@@ -48,6 +48,7 @@ fn yes() -> bool {
 /// Reads the `AUTH_*`, `OIDC_*` and `GITHUB_*` variables.
 pub fn auth(src: &impl Source, app_env: AppEnv) -> Result<AuthSettings, ConfigError> {
     let credentials = parsed_or(src, "AUTH_CREDENTIALS", true)?;
+    let email_links = parsed_or(src, "AUTH_EMAIL_LINKS", false)?;
     let allowed_email_domains = domains(src.get("AUTH_ALLOWED_EMAIL_DOMAINS").as_deref());
     let provider_timeout = secs(src, "AUTH_PROVIDER_TIMEOUT_SECS", 5)?;
     if provider_timeout.is_zero() {
@@ -189,14 +190,15 @@ pub fn auth(src: &impl Source, app_env: AppEnv) -> Result<AuthSettings, ConfigEr
             ));
         }
     }
-    if !credentials && providers.is_empty() {
+    if !credentials && !email_links && providers.is_empty() {
         return Err(ConfigError::invalid(
             "AUTH_CREDENTIALS",
-            "is false and no identity provider is configured: nobody could sign in",
+            "is false and neither sign-in links (AUTH_EMAIL_LINKS) nor an identity provider is configured: nobody could sign in",
         ));
     }
     Ok(AuthSettings {
         credentials,
+        email_links,
         allowed_email_domains,
         providers,
         provider_timeout,

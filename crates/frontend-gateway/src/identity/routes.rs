@@ -15,10 +15,10 @@ use web_common::Problem;
 
 use super::providers::oauth::OAuth;
 use super::providers::oauth::http::ProviderHttp;
-use super::providers::{Provider, Providers, credentials};
+use super::providers::{EmailLinks, Provider, Providers, credentials};
 use super::state::Identity;
 use super::wire::{FormOrJson, SessionBody, fields, url_or_redirect, wants_json};
-use super::{account, backchannel};
+use super::{account, backchannel, recovery, verification};
 use crate::pages;
 use crate::session::UserSession;
 
@@ -52,6 +52,17 @@ pub fn configure(
             .route("/session", web::get().to(session))
             .route("/signout", web::post().to(sign_out))
             .route("/register", web::post().to(account::register))
+            .route("/verify-request", web::get().to(verification::verify_request))
+            .route("/verify-email", web::get().to(verification::page))
+            .route("/verify-email", web::post().to(verification::verify))
+            .route(
+                "/resend-verification",
+                web::post().to(verification::resend),
+            )
+            .route("/forgot-password", web::post().to(recovery::forgot))
+            .route("/reset-password", web::get().to(recovery::page))
+            .route("/reset-password", web::post().to(recovery::reset))
+            .route("/account", web::delete().to(account::delete))
             .route("/password", web::post().to(account::change_password))
             .route(
                 "/signout-everywhere",
@@ -94,25 +105,6 @@ async fn list_providers(
     HttpResponse::Ok().json(providers.listing(&identity.origin))
 }
 
-/// The form fields of a next-auth post, when its CSRF token checks out; else the answer: 403
-/// `{url}` (or a 302) to the sign-in page, nobody signed in.
-fn checked_form(
-    req: &HttpRequest,
-    body: FormOrJson,
-    identity: &Identity,
-) -> Result<HashMap<String, String>, HttpResponse> {
-    let fields = fields(body);
-    if identity.csrf.form_ok(req, &fields) {
-        return Ok(fields);
-    }
-    let url = identity.origin.url("/api/auth/signin?csrf=true");
-    Err(url_or_redirect(
-        StatusCode::FORBIDDEN,
-        wants_json(&fields),
-        &url,
-    ))
-}
-
 /// `POST /api/auth/callback/credentials`: next-auth's credentials sign-in (a form or JSON with
 /// its CSRF token). Identity providers come back with a GET instead.
 async fn callback(
@@ -124,16 +116,22 @@ async fn callback(
     providers: web::Data<Providers>,
 ) -> Result<HttpResponse, actix_web::Error> {
     // An unknown provider is an unknown action, whatever its body.
-    let Some(Provider::Credentials(credentials)) = providers.get(&path) else {
-        return Err(no_such_action().into());
+    let provider = match providers.get(&path) {
+        Some(p @ (Provider::Credentials(_) | Provider::Email(_))) => p,
+        _ => return Err(no_such_action().into()),
     };
-    let fields = match checked_form(&req, body?, &identity) {
+    let fields = match identity.checked_form(&req, body?) {
         Ok(fields) => fields,
         Err(refused) => return Ok(refused),
     };
-    Ok(credentials
-        .callback(&req, &fields, &session, &identity)
-        .await?)
+    Ok(match provider {
+        Provider::Email(links) => links.callback(&fields, &session, &identity).await?,
+        _ => {
+            credentials::Credentials
+                .callback(&req, &fields, &session, &identity)
+                .await?
+        }
+    })
 }
 
 /// `POST /api/auth/signin` (JSON): [`credentials::sign_in`] while credentials are on, else a
@@ -162,16 +160,24 @@ async fn provider_sign_in(
     providers: web::Data<Providers>,
     http: web::Data<ProviderHttp>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let Some(provider) = providers.oauth(&path) else {
+    let email = providers.email().filter(|_| path.as_str() == EmailLinks::ID);
+    let oauth = providers.oauth(&path);
+    if email.is_none() && oauth.is_none() {
         return Err(no_such_action().into());
-    };
-    let fields = match checked_form(&req, body?, &identity) {
+    }
+    let fields = match identity.checked_form(&req, body?) {
         Ok(fields) => fields,
         Err(refused) => return Ok(refused),
     };
-    Ok(provider
-        .start(&req, &fields, &session, &identity, &http)
-        .await?)
+    if let Some(links) = email {
+        return Ok(links.start(&req, &fields, &identity).await?);
+    }
+    match oauth {
+        Some(provider) => Ok(provider
+            .start(&req, &fields, &session, &identity, &http)
+            .await?),
+        None => Err(no_such_action().into()),
+    }
 }
 
 /// `GET /api/auth/callback/{provider}?code&state` (or the provider's `error`): see
@@ -184,9 +190,12 @@ async fn provider_callback(
     identity: web::Data<Identity>,
     providers: web::Data<Providers>,
     http: web::Data<ProviderHttp>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, actix_web::Error> {
+    if let Some(links) = providers.email().filter(|_| path.as_str() == EmailLinks::ID) {
+        return Ok(links.page(&req, &query, &identity).await?);
+    }
     let Some(provider) = providers.oauth(&path) else {
-        return Err(no_such_action());
+        return Err(no_such_action().into());
     };
     Ok(provider
         .callback(&req, &query, &session, &identity, &http)

@@ -17,6 +17,12 @@ pub struct SignInSettings {
     /// `PASSWORD_HASH_QUEUE` (default: four times the concurrency): how many more may wait for
     /// a turn; past it a sign-in, registration or password change is a 503 at once.
     pub hash_queue: usize,
+    /// `MAIL_REQUESTS_MAX_PER_ADDRESS` (5) and `MAIL_REQUESTS_MAX_PER_IP` (20) per
+    /// `MAIL_REQUESTS_WINDOW_SECS` (3600): requests that mail someone (registration, a new
+    /// verification link, a password reset, a sign-in link), per address (its key) and per
+    /// client; 0 switches a limit off. Every request counts (`account_failures` is the
+    /// per-address limit here).
+    pub mail_limits: Limits,
 }
 
 /// Which sign-in methods are on, and who may use them.
@@ -25,6 +31,9 @@ pub struct AuthSettings {
     /// `AUTH_CREDENTIALS` (default true): email-and-password sign-in, registration and
     /// password change.
     pub credentials: bool,
+    /// `AUTH_EMAIL_LINKS` (default false): sign-in links mailed to the address (next-auth's
+    /// Email provider, id `email`).
+    pub email_links: bool,
     /// `AUTH_ALLOWED_EMAIL_DOMAINS` (comma-separated, lower-cased; empty: any): the email
     /// domains a provider sign-in (or a registration) may have.
     pub allowed_email_domains: Vec<String>,
@@ -39,6 +48,7 @@ impl Default for AuthSettings {
     fn default() -> Self {
         Self {
             credentials: true,
+            email_links: false,
             allowed_email_domains: Vec::new(),
             providers: Vec::new(),
             provider_timeout: Duration::from_secs(5),

@@ -1,14 +1,17 @@
 //! What the identity wing's handlers share (one per instance, behind `web::Data`).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
-use actix_web::HttpRequest;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
 use sqlx::PgPool;
 
 use super::csrf::Csrf;
 use super::password::Hasher;
 use super::settings::SignInSettings;
 use super::throttle::SignInThrottle;
+use super::wire::{FormOrJson, fields, url_or_redirect, wants_json};
 use crate::origin::PublicOrigin;
 use crate::proxy::forwarded::{self, TrustedProxies};
 use crate::session::Sessions;
@@ -24,6 +27,9 @@ pub struct Identity {
     pub csrf: Csrf,
     /// Sign-in attempts, per account and per client (in memory, this instance only).
     pub throttle: SignInThrottle,
+    /// Requests that mail someone, per address and per client (the same two windows; every
+    /// request counts).
+    pub mail_throttle: SignInThrottle,
     /// argon2id, a few at a time.
     pub hasher: Hasher,
     /// Where a sign-in is remembered, and how sessions end.
@@ -51,6 +57,7 @@ impl Identity {
             origin,
             csrf,
             throttle: SignInThrottle::new(settings.limits),
+            mail_throttle: SignInThrottle::new(settings.mail_limits),
             hasher: Hasher::new(settings.hash_concurrency, settings.hash_queue),
             sessions,
             allowed_email_domains,
@@ -65,5 +72,24 @@ impl Identity {
             req.headers(),
             &self.trusted_proxies,
         )
+    }
+
+    /// The fields of a next-auth form post (or JSON), when its `csrfToken` checks out; else
+    /// the answer: 403 `{url}` (or a 302) to the sign-in page, nobody signed in.
+    pub fn checked_form(
+        &self,
+        req: &HttpRequest,
+        body: FormOrJson,
+    ) -> Result<HashMap<String, String>, HttpResponse> {
+        let fields = fields(body);
+        if self.csrf.form_ok(req, &fields) {
+            return Ok(fields);
+        }
+        let url = self.origin.url("/api/auth/signin?csrf=true");
+        Err(url_or_redirect(
+            StatusCode::FORBIDDEN,
+            wants_json(&fields),
+            &url,
+        ))
     }
 }

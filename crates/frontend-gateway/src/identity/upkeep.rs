@@ -1,11 +1,11 @@
-//! The identity wing's periodic clean-up: sign-in flows past their ten minutes, and used
-//! back-channel logout token ids past their expiry.
+//! The identity wing's periodic clean-up: sign-in flows past their ten minutes, used
+//! back-channel logout token ids past their expiry, and mailed links past theirs.
 
 use std::time::Duration;
 
 use sqlx::PgPool;
 
-use super::backchannel;
+use super::{backchannel, tokens};
 use super::providers::oauth::flow;
 
 /// Deletes expired flows and token ids every `every`, forever (run it next to the server).
@@ -15,14 +15,16 @@ pub async fn clean_up_periodically(pool: PgPool, every: Duration) {
         interval.tick().await;
         let deleted = async {
             Ok::<_, sqlx::Error>(
-                flow::delete_expired(&pool).await? + backchannel::delete_expired(&pool).await?,
+                flow::delete_expired(&pool).await?
+                    + backchannel::delete_expired(&pool).await?
+                    + tokens::delete_expired(&pool).await?,
             )
         };
         match deleted.await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 deleted = n,
-                "expired sign-in flows and logout token ids deleted"
+                "expired sign-in flows, logout token ids and mailed links deleted"
             ),
             Err(e) => tracing::warn!(error = %e, "could not delete expired sign-in flows"),
         }

@@ -299,41 +299,51 @@ async fn json_sign_in_with_wrong_password_returns_401_problem() {
 }
 
 #[tokio::test]
-async fn register_creates_an_argon2id_user_and_signs_them_in() {
+async fn register_creates_an_unverified_argon2id_user_and_signs_nobody_in() {
     let app = app().await;
     let browser = app.browser();
     let res = browser
         .register(" grace@example.com ", PASSWORD, " Grace ")
         .await;
-    assert_eq!(res.status(), 201);
+    assert_eq!(res.status(), 202);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["user"]["email"], "grace@example.com");
-    assert_eq!(body["user"]["name"], "Grace");
-    let (hash, name): (String, String) = sqlx::query_as("SELECT password_hash, name FROM users")
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
+    assert_eq!(
+        body["url"],
+        format!("{ORIGIN}/api/auth/verify-request?provider=credentials&type=email")
+    );
+    let id = app.user_id("grace@example.com").await;
+    let (hash, name, email, verified): (String, String, String, bool) = sqlx::query_as(
+        "SELECT password_hash, name, email, email_verified_at IS NOT NULL FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
     assert!(
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{hash}"
     );
-    assert_eq!(name, "Grace");
-    assert_eq!(
-        browser.session().await["user"]["email"],
-        "grace@example.com"
-    );
+    assert_eq!((name.as_str(), email.as_str()), ("Grace", "grace@example.com"));
+    assert!(!verified, "a new address is unverified");
+    assert_eq!(browser.session().await, serde_json::json!({}));
+    assert_eq!(app.session_rows().await, 0);
 }
 
 #[tokio::test]
-async fn register_with_a_taken_email_in_any_case_returns_409() {
+async fn register_with_a_taken_email_in_any_case_answers_exactly_like_a_new_one() {
     let app = app().await;
     app.signed_in("ada@example.com").await;
     let res = app
         .browser()
         .register("ADA@EXAMPLE.COM", PASSWORD, "Ada again")
         .await;
-    assert_eq!(res.status(), 409);
-    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(res.status(), 202);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["url"],
+        format!("{ORIGIN}/api/auth/verify-request?provider=credentials&type=email")
+    );
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 1);
 }
 
 #[tokio::test]

@@ -15,14 +15,12 @@ async fn register_sign_in_use_the_api_sign_out_then_401() {
         "no session, no token"
     );
 
-    assert_eq!(
-        browser
-            .register("ada@example.com", PASSWORD, "Ada")
-            .await
-            .status(),
-        201
-    );
-    assert_eq!(browser.sign_out().await.status(), 200);
+    let ada = app.registered("ada@example.com", PASSWORD, "Ada").await;
+    let res = browser
+        .sign_in_like_next_auth("ada@example.com", PASSWORD)
+        .await;
+    assert_eq!(res.status(), 403, "not before the address is verified");
+    app.verify(ada).await;
     let res = browser
         .sign_in_like_next_auth("ada@example.com", PASSWORD)
         .await;

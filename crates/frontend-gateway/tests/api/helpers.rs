@@ -81,6 +81,9 @@ impl TestApp {
         ])
         .expect("gateway settings");
         settings.database.options = db.options.clone();
+        // Every test registers from 127.0.0.1: the per-client mail limit stays out of the way
+        // (`email_flows` checks it with its own setting).
+        settings.sign_in.mail_limits.ip_attempts = 0;
         tweak(&mut settings);
         let app = Application::build(settings.clone())
             .await
@@ -155,14 +158,56 @@ impl TestApp {
         }
     }
 
-    /// A browser with a registered, signed-in user; returns it and the user's id.
+    /// A browser with a registered, verified, signed-in user; returns it and the user's id.
     pub async fn signed_in(&self, email: &str) -> (Browser, uuid::Uuid) {
+        let id = self.registered(email, PASSWORD, "Test User").await;
+        self.verify(id).await;
         let browser = self.browser();
-        let res = browser.register(email, PASSWORD, "Test User").await;
-        assert_eq!(res.status(), 201);
-        let body: Value = res.json().await.unwrap();
-        let id = body["user"]["id"].as_str().unwrap().parse().unwrap();
+        let res = browser
+            .post_json(
+                "/api/auth/signin",
+                &serde_json::json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "a verified user signs in");
         (browser, id)
+    }
+
+    /// Registers `email` through `POST /api/auth/register` (asserting its 202) and waits for
+    /// the account it creates after answering; returns its id. The address is unverified.
+    pub async fn registered(&self, email: &str, password: &str, name: &str) -> uuid::Uuid {
+        let res = self.browser().register(email, password, name).await;
+        assert_eq!(res.status(), 202, "registration is accepted");
+        self.user_id(email).await
+    }
+
+    /// The id of the user whose email has the key of `email`, once it exists (a registration
+    /// creates it just after answering); panics after 10 seconds.
+    pub async fn user_id(&self, email: &str) -> uuid::Uuid {
+        let key = web_common::email::key(email);
+        for _ in 0..200 {
+            let id: Option<uuid::Uuid> =
+                sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1")
+                    .bind(&key)
+                    .fetch_optional(&self.db.pool)
+                    .await
+                    .unwrap();
+            if let Some(id) = id {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no user {email} after 10 s");
+    }
+
+    /// Marks `user`'s address verified, as using their verification link does (the suites of
+    /// the mailed links follow the real link; everyone else starts verified).
+    pub async fn verify(&self, user: uuid::Uuid) {
+        sqlx::query("UPDATE users SET email_verified_at = now() WHERE id = $1")
+            .bind(user)
+            .execute(&self.db.pool)
+            .await
+            .unwrap();
     }
 
     /// Sends a bodiless request for `path` as raw bytes (no URL library normalising it);
@@ -382,6 +427,27 @@ impl TestApp {
             .fetch_one(&self.db.pool)
             .await
             .unwrap()
+    }
+
+    /// Makes every session in `app` signed in `secs` seconds ago, past the session cache.
+    pub async fn age_sign_in(&self, secs: i64) {
+        let states: Vec<(Vec<u8>, Value)> =
+            sqlx::query_as("SELECT key_hash, state FROM sessions")
+                .fetch_all(&self.db.pool)
+                .await
+                .unwrap();
+        for (key, mut state) in states {
+            let mut user: Value = serde_json::from_str(state["user"].as_str().unwrap()).unwrap();
+            user["signed_in_at"] = (user["signed_in_at"].as_i64().unwrap() - secs).into();
+            state["user"] = user.to_string().into();
+            sqlx::query("UPDATE sessions SET state = $2 WHERE key_hash = $1")
+                .bind(key)
+                .bind(state)
+                .execute(&self.db.pool)
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
     }
 
     /// The password hash of the user whose email is `email` (`None`: no password).

@@ -133,8 +133,15 @@ async fn production_cookies_are_secure_with_the_host_prefix() {
         "{csrf_cookie}"
     );
     assert!(csrf_cookie.contains("Secure"), "{csrf_cookie}");
-    let res = browser.register("ada@example.com", PASSWORD, "Ada").await;
-    assert_eq!(res.status(), 201);
+    let ada = app.registered("ada@example.com", PASSWORD, "Ada").await;
+    app.verify(ada).await;
+    let res = browser
+        .post_json(
+            "/api/auth/signin",
+            &serde_json::json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
     let session_cookie = res
         .headers()
         .get_all("set-cookie")

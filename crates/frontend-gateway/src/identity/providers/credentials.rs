@@ -1,7 +1,8 @@
 //! Email and password: the credentials provider.
 //!
 //! An unknown email and a wrong password take the same time (a dummy argon2 verification) and
-//! get the same answer. The email is checked first ([`web_common::email::parse`]: a refused
+//! get the same answer. The right password of an account whose address is not verified yet is
+//! refused with 403 (`EmailNotVerified`), and signs nobody in. The email is checked first ([`web_common::email::parse`]: a refused
 //! one is a 422 naming `email`, counted nowhere and never looked up); attempts are then
 //! throttled per account (the email's key, what the lookup matches) and per client before any
 //! lookup or argon2 work.
@@ -42,6 +43,12 @@ impl Credentials {
         let json = wants_json(fields);
         let field = |name: &str| fields.get(name).map_or("", String::as_str);
         match authenticate(req, identity, field("email"), field("password")).await? {
+            Some(account) if !account.email_verified => {
+                let url = identity
+                    .origin
+                    .url("/api/auth/error?error=EmailNotVerified&provider=credentials");
+                Ok(url_or_redirect(StatusCode::FORBIDDEN, json, &url))
+            }
             Some(account) => {
                 start_session(identity, session, account.into(), None).await?;
                 let url = identity
@@ -75,7 +82,8 @@ impl std::fmt::Debug for SignInBody {
 }
 
 /// `POST /api/auth/signin` (JSON `{email, password}`): the same check as the callback, for
-/// clients that are not next-auth's; the session body, a 401 problem, or a 422 naming `email`.
+/// clients that are not next-auth's; the session body, a 401 problem, a 403 problem for an
+/// unverified address, or a 422 naming `email`.
 /// (Routed only while credentials are on.)
 pub async fn sign_in(
     req: HttpRequest,
@@ -88,8 +96,18 @@ pub async fn sign_in(
             .detail("The email or password is wrong.")
             .into());
     };
+    if !account.email_verified {
+        return Err(unverified().into());
+    }
     let user = start_session(&identity, &session, account.into(), None).await?;
     Ok(HttpResponse::Ok().json(SessionBody::new(&identity.sessions, &user)))
+}
+
+/// The right password for an account whose address is not verified yet.
+fn unverified() -> Problem {
+    Problem::forbidden(
+        "Confirm your email first: use the link we mailed you (POST /api/auth/resend-verification sends a new one).",
+    )
 }
 
 /// Checks an email and a password. `None` for an unknown email, a wrong password or a user

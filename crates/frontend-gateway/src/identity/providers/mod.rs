@@ -1,10 +1,11 @@
 //! The sign-in methods, behind one seam: a [`Provider`] is one way to sign in: [`Credentials`]
-//! (email and password), or a redirect-based identity provider ([`oauth::OAuth`]: OpenID
+//! (email and password), [`EmailLinks`] (sign-in links mailed to the address), or a redirect-based identity provider ([`oauth::OAuth`]: OpenID
 //! Connect or GitHub). [`Providers`] is what is configured: `GET /api/auth/providers` lists it,
 //! and `/api/auth/signin/{id}` and `/api/auth/callback/{id}` are dispatched through it.
 //! Every provider ends in [`super::sign_in::start_session`].
 
 pub mod credentials;
+pub mod email;
 pub mod oauth;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use credentials::Credentials;
+pub use email::EmailLinks;
 
 use self::oauth::OAuth;
 use self::oauth::github::GitHub;
@@ -24,6 +26,8 @@ use crate::origin::PublicOrigin;
 pub enum Provider {
     /// Email and password.
     Credentials(Credentials),
+    /// Sign-in links mailed to the address.
+    Email(EmailLinks),
     /// An identity provider the browser is sent to.
     OAuth(OAuth),
 }
@@ -36,7 +40,7 @@ pub struct Listing {
     pub id: String,
     /// The name on its button.
     pub name: String,
-    /// `credentials` or `oauth`.
+    /// `credentials`, `email` or `oauth`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Where next-auth's client starts a sign-in with it.
@@ -50,6 +54,7 @@ impl Provider {
     pub fn id(&self) -> &str {
         match self {
             Self::Credentials(_) => Credentials::ID,
+            Self::Email(_) => EmailLinks::ID,
             Self::OAuth(p) => &p.client().id,
         }
     }
@@ -58,6 +63,7 @@ impl Provider {
     pub fn listing(&self, origin: &PublicOrigin) -> Listing {
         let (name, kind) = match self {
             Self::Credentials(_) => (Credentials::NAME, "credentials"),
+            Self::Email(_) => (EmailLinks::NAME, "email"),
             Self::OAuth(p) => (p.client().name.as_str(), "oauth"),
         };
         Listing {
@@ -80,12 +86,13 @@ impl Providers {
         Self(providers)
     }
 
-    /// The providers `settings` configure: credentials first (when on), then the identity
-    /// providers in their configured order.
+    /// The providers `settings` configure: credentials first (when on), then sign-in links
+    /// (when on), then the identity providers in their configured order.
     pub fn from_settings(settings: &AuthSettings) -> Self {
         let credentials = settings
             .credentials
             .then_some(Provider::Credentials(Credentials));
+        let email = settings.email_links.then_some(Provider::Email(EmailLinks));
         let others = settings.providers.iter().map(|p| {
             Provider::OAuth(match &p.kind {
                 ProviderKind::Oidc {
@@ -103,7 +110,7 @@ impl Providers {
                 })),
             })
         });
-        Self(credentials.into_iter().chain(others).collect())
+        Self(credentials.into_iter().chain(email).chain(others).collect())
     }
 
     /// The provider whose id is `id`.
@@ -115,7 +122,15 @@ impl Providers {
     pub fn oauth(&self, id: &str) -> Option<&OAuth> {
         match self.get(id)? {
             Provider::OAuth(p) => Some(p),
-            Provider::Credentials(_) => None,
+            Provider::Credentials(_) | Provider::Email(_) => None,
+        }
+    }
+
+    /// Sign-in links, when on.
+    pub fn email(&self) -> Option<&EmailLinks> {
+        match self.get(EmailLinks::ID)? {
+            Provider::Email(links) => Some(links),
+            _ => None,
         }
     }
 
