@@ -291,21 +291,109 @@ async fn run(name: &str, client: Client, scenario: impl AsyncFnOnce(&Client) -> 
     let _ = client.close().await;
 }
 
+/// The link of the newest mail of `kind` to `recipient` in the outbox (`data.link`, a path),
+/// waiting for it to be queued.
+async fn mailed_link(pool: &sqlx::PgPool, kind: &str, recipient: &str) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let link: Option<String> = sqlx::query_scalar(
+            "SELECT data->>'link' FROM mail_outbox WHERE kind = $1 AND recipient = $2 \
+             AND data ? 'link' ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(kind)
+        .bind(recipient)
+        .fetch_optional(pool)
+        .await?
+        .flatten();
+        if let Some(link) = link {
+            return Ok(link);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no {kind} mail with a link to {recipient}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the user with `email` has a verified address.
+async fn wait_for_verified(pool: &sqlx::PgPool, email: &str) -> Result {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let verified: Option<bool> =
+            sqlx::query_scalar("SELECT email_verified_at IS NOT NULL FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_optional(pool)
+                .await?;
+        if verified == Some(true) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{email} was never verified").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Signs in with email and password on the sign-in page the browser is at.
+async fn sign_in_with_password(client: &Client, email: &str) -> Result {
+    ready(client).await?;
+    fill(client, "#email", email).await?;
+    fill(client, "#password", PASSWORD).await?;
+    click(client, "#signin-submit").await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_registers_creates_and_shares_a_workspace_then_signs_out() {
+async fn a_person_registers_confirms_their_email_and_invites_someone_who_accepts() {
     let db = TestDatabase::new().await;
     let origin = start_stack(&db).await;
     let (_driver, client) = browser().await;
     let pool = db.pool.clone();
 
-    run("register_create_share_sign_out", client, async |c: &Client| {
-        // Register: lands on the workspace list, signed in.
+    run("register_confirm_create_invite_accept", client, async |c: &Client| {
+        // Register: "check your email", nobody signed in yet.
         c.goto(&format!("{origin}/register")).await?;
         ready(c).await?;
         fill(c, "#name", "Ada Lovelace").await?;
         fill(c, "#email", "ada@example.com").await?;
         fill(c, "#password", PASSWORD).await?;
         click(c, "#register-submit").await?;
+        wait_for_path(c, "/verify-request?provider=credentials&type=email").await?;
+        ready(c).await?;
+        wait_for_text(
+            c,
+            "#verify-request-message",
+            "We sent you a link to confirm your address. Open it, then sign in.",
+        )
+        .await?;
+        snap(c, "verify_request").await?;
+        assert_eq!(session_in_page(c).await?, json!({}));
+
+        // Signing in first says to confirm the address, and offers to send the link again.
+        c.goto(&format!("{origin}/signin")).await?;
+        sign_in_with_password(c, "ada@example.com").await?;
+        wait_for_text(
+            c,
+            "#auth-error",
+            "Confirm your email first: we sent you a link. Open it, then sign in.",
+        )
+        .await?;
+        let typed = c.find(Locator::Css("#resend-email")).await?.prop("value").await?;
+        assert_eq!(typed.as_deref(), Some("ada@example.com"));
+        snap(c, "signin_unverified").await?;
+        click(c, "#resend-submit").await?;
+        wait_for_path(c, "/verify-request?provider=credentials&type=email").await?;
+        ready(c).await?;
+
+        // The mailed link's page confirms the address (it posts with its csrfToken).
+        let link = mailed_link(&pool, "verify_email", "ada@example.com").await?;
+        c.goto(&format!("{origin}{link}")).await?;
+        snap(c, "verify_email_page").await?;
+        click(c, "form button[type=submit]").await?;
+        wait_for_verified(&pool, "ada@example.com").await?;
+
+        // Now signing in lands on the workspace list.
+        c.goto(&format!("{origin}/signin")).await?;
+        sign_in_with_password(c, "ada@example.com").await?;
         wait_for_path(c, "/workspaces").await?;
         ready(c).await?;
         wait_for_text(c, "#user-email", "ada@example.com").await?;
@@ -333,27 +421,69 @@ async fn a_person_registers_creates_and_shares_a_workspace_then_signs_out() {
             .await?;
         assert_eq!(stored, "Apollo 11");
 
-        // A second person exists (registered through the API, as a script would).
+        // A second person registers through the API, as a script would (202, check your
+        // email); their address is confirmed in the database (the link was Ada's part).
         let res = reqwest::Client::new()
             .post(format!("{origin}/api/auth/register"))
             .header("origin", &origin)
             .json(&json!({ "email": "grace@example.com", "password": PASSWORD, "name": "Grace Hopper" }))
             .send()
             .await?;
-        assert_eq!(res.status().as_u16(), 201, "{}", res.text().await?);
+        assert_eq!(res.status().as_u16(), 202);
+        let answer: serde_json::Value = res.json().await?;
+        assert_eq!(
+            answer["url"],
+            format!("{origin}/api/auth/verify-request?provider=credentials&type=email")
+        );
+        sqlx::query("UPDATE users SET email_verified_at = now() WHERE email = 'grace@example.com'")
+            .execute(&pool)
+            .await?;
 
-        // Add them as a member from the workspace page.
+        // Invite them from the workspace page: a pending invitation, listed, and mailed.
         c.goto(&format!("{origin}/workspaces/{id}")).await?;
         ready(c).await?;
         assert_eq!(text_of(c, "#workspace-title").await?.trim(), "Apollo 11");
-        fill(c, "#member-email", "grace@example.com").await?;
-        c.find(Locator::Css("#member-role")).await?.select_by_value("member").await?;
-        click(c, "#add-member-submit").await?;
+        fill(c, "#invite-email", "grace@example.com").await?;
+        c.find(Locator::Css("#invite-role")).await?.select_by_value("member").await?;
+        click(c, "#invite-submit").await?;
         c.wait()
             .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#members-body tr[data-email='grace@example.com']"))
+            .for_element(Locator::Css("#pending-list li[data-email='grace@example.com']"))
             .await?;
         snap(c, "workspace").await?;
+        let (role, status): (String, String) = sqlx::query_as(
+            "SELECT role::text, status::text FROM workspace_invitations \
+             WHERE workspace_id = $1::uuid AND email = 'grace@example.com'",
+        )
+        .bind(&id)
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!((role.as_str(), status.as_str()), ("member", "pending"));
+        assert_eq!(mailed_link(&pool, "invitation", "grace@example.com").await?, "/invitations");
+        let members: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM workspace_members WHERE workspace_id = $1::uuid",
+        )
+        .bind(&id)
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!(members, 1, "an invitation is not a membership");
+
+        // Ada signs out; Grace signs in on her way to her invitations, and accepts.
+        click(c, "#sign-out").await?;
+        wait_for_path(c, "/signin").await?;
+        c.goto(&format!("{origin}/invitations")).await?;
+        wait_for_path(c, "/signin?callbackUrl=%2Finvitations").await?;
+        sign_in_with_password(c, "grace@example.com").await?;
+        wait_for_path(c, "/invitations").await?;
+        ready(c).await?;
+        let invitation = format!("#invitation-list li[data-workspace-id='{id}']");
+        wait_for_text(c, &format!("{invitation} .invitation-workspace"), "Apollo 11").await?;
+        snap(c, "invitations").await?;
+        click(c, &format!("{invitation} [data-action=accept]")).await?;
+        wait_for_path(c, &format!("/workspaces/{id}")).await?;
+        ready(c).await?;
+        wait_for_text(c, "#workspace-title", "Apollo 11").await?;
+        wait_for_text(c, "#my-role", "Member").await?;
         let role: String = sqlx::query_scalar(
             "SELECT m.role::text FROM workspace_members m JOIN users u ON u.id = m.user_id \
              WHERE m.workspace_id = $1::uuid AND u.email = 'grace@example.com'",
@@ -362,20 +492,43 @@ async fn a_person_registers_creates_and_shares_a_workspace_then_signs_out() {
         .fetch_one(&pool)
         .await?;
         assert_eq!(role, "member");
+        let status: String = sqlx::query_scalar(
+            "SELECT status::text FROM workspace_invitations \
+             WHERE workspace_id = $1::uuid AND email = 'grace@example.com'",
+        )
+        .bind(&id)
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!(status, "accepted");
 
-        // Sign out, then the workspace page sends us to sign in, and back afterwards.
-        click(c, "#sign-out").await?;
+        // Grace deletes her account (after a confirmation): signed out, and gone.
+        c.goto(&format!("{origin}/account")).await?;
+        ready(c).await?;
+        click(c, "#delete-account").await?;
+        snap(c, "delete_account").await?;
+        click(c, "#confirm-delete-account").await?;
         wait_for_path(c, "/signin").await?;
+        ready(c).await?;
+        assert_eq!(session_in_page(c).await?, json!({}));
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM users WHERE email = 'grace@example.com'")
+                .fetch_one(&pool)
+                .await?;
+        assert_eq!(left, 0);
+
+        // Signed out, the workspace page sends Ada to sign in, and back afterwards.
         c.goto(&format!("{origin}/workspaces/{id}")).await?;
         wait_for_path(c, &format!("/signin?callbackUrl=%2Fworkspaces%2F{id}")).await?;
         ready(c).await?;
         snap(c, "signin").await?;
-        fill(c, "#email", "ada@example.com").await?;
-        fill(c, "#password", PASSWORD).await?;
-        click(c, "#signin-submit").await?;
+        sign_in_with_password(c, "ada@example.com").await?;
         wait_for_path(c, &format!("/workspaces/{id}")).await?;
         ready(c).await?;
         wait_for_text(c, "#workspace-title", "Apollo 11").await?;
+        c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#pending-empty:not([hidden])"))
+            .await?;
         Ok(())
     })
     .await;

@@ -1,8 +1,10 @@
 //! The web app: plain HTML, CSS and JavaScript from `web/`, embedded in the binary (no build
 //! step). It talks only to `/api/auth/*` and `/api/*` on this origin.
 //!
-//! App pages (`/workspaces`, `/workspaces/{id}`, `/account`) need a session: a signed-out visitor is sent to
-//! `/signin?callbackUrl=<the page>` and comes back after signing in. A browser that navigates
+//! App pages (`/workspaces`, `/workspaces/{id}`, `/invitations`, `/account`) need a session: a
+//! signed-out visitor is sent to `/signin?callbackUrl=<the page>` and comes back after signing
+//! in. `/signin`, `/register`, `/forgot-password` and `/verify-request` (where a mail was sent:
+//! "check your email") are public. A browser that navigates
 //! to a page that does not exist gets the app's own 404 page ([`not_found_page`]); API clients
 //! keep their problem+json. Every page carries a Content-Security-Policy without inline script,
 //! `frame-ancestors 'none'`, `nosniff` and a strict referrer policy.
@@ -25,6 +27,9 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 
 const SIGNIN: &str = include_str!("../web/signin.html");
 const REGISTER: &str = include_str!("../web/register.html");
+const FORGOT_PASSWORD: &str = include_str!("../web/forgot-password.html");
+const VERIFY_REQUEST: &str = include_str!("../web/verify-request.html");
+const INVITATIONS: &str = include_str!("../web/invitations.html");
 const WORKSPACES: &str = include_str!("../web/workspaces.html");
 const WORKSPACE: &str = include_str!("../web/workspace.html");
 const ACCOUNT: &str = include_str!("../web/account.html");
@@ -37,8 +42,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(root))
         .route("/signin", web::get().to(|| async { page(SIGNIN) }))
         .route("/register", web::get().to(|| async { page(REGISTER) }))
+        .route(
+            "/forgot-password",
+            web::get().to(|| async { page(FORGOT_PASSWORD) }),
+        )
+        .route(
+            "/verify-request",
+            web::get().to(|| async { page(VERIFY_REQUEST) }),
+        )
         .route("/workspaces", web::get().to(workspaces))
         .route("/workspaces/{id}", web::get().to(workspace))
+        .route("/invitations", web::get().to(invitations))
         .route("/account", web::get().to(account))
         .route(
             "/assets/app.css",
@@ -68,6 +82,14 @@ async fn workspace(
     origin: web::Data<PublicOrigin>,
 ) -> HttpResponse {
     signed_in_page(&req, &session, &origin, WORKSPACE)
+}
+
+async fn invitations(
+    req: HttpRequest,
+    session: UserSession,
+    origin: web::Data<PublicOrigin>,
+) -> HttpResponse {
+    signed_in_page(&req, &session, &origin, INVITATIONS)
 }
 
 async fn account(
@@ -273,7 +295,17 @@ mod tests {
 
     #[test]
     fn pages_load_only_same_origin_scripts_and_no_inline_code() {
-        for html in [SIGNIN, REGISTER, WORKSPACES, WORKSPACE, ACCOUNT, NOT_FOUND] {
+        for html in [
+            SIGNIN,
+            REGISTER,
+            FORGOT_PASSWORD,
+            VERIFY_REQUEST,
+            WORKSPACES,
+            WORKSPACE,
+            INVITATIONS,
+            ACCOUNT,
+            NOT_FOUND,
+        ] {
             assert!(html.contains(r#"<script type="module" src="/assets/app.js"></script>"#));
             assert_eq!(html.matches("<script").count(), 1, "no inline script");
             assert!(
@@ -288,14 +320,51 @@ mod tests {
     }
 
     #[test]
-    fn every_signed_in_page_links_to_the_account_page_from_its_header() {
-        for html in [WORKSPACES, WORKSPACE, ACCOUNT] {
+    fn every_signed_in_page_links_to_the_account_and_invitations_pages_from_its_header() {
+        for html in [WORKSPACES, WORKSPACE, INVITATIONS, ACCOUNT] {
             let header = html
                 .split_once("<header")
                 .and_then(|(_, rest)| rest.split_once("</header>"))
                 .map(|(header, _)| header)
                 .expect("a header");
             assert!(header.contains(r#"href="/account""#), "{header}");
+            assert!(header.contains(r#"href="/invitations""#), "{header}");
+        }
+    }
+
+    /// Every `id` once per page, and every `aria-describedby` naming ids that exist there.
+    #[test]
+    fn ids_are_unique_and_descriptions_point_at_them() {
+        for html in [
+            SIGNIN,
+            REGISTER,
+            FORGOT_PASSWORD,
+            VERIFY_REQUEST,
+            WORKSPACES,
+            WORKSPACE,
+            INVITATIONS,
+            ACCOUNT,
+            NOT_FOUND,
+        ] {
+            let values = |attr: &str| -> Vec<&str> {
+                let needle = format!(" {attr}=\"");
+                html.match_indices(&needle)
+                    .filter_map(|(i, _)| html[i + needle.len()..].split('"').next())
+                    .collect()
+            };
+            let ids = values("id");
+            let mut seen = std::collections::HashSet::new();
+            for id in &ids {
+                assert!(seen.insert(*id), "id {id} twice");
+            }
+            for described in values("aria-describedby") {
+                for id in described.split_whitespace() {
+                    assert!(
+                        seen.contains(id),
+                        "aria-describedby names {id}, which is not there"
+                    );
+                }
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ async fn signed_out_visitors_of_app_pages_are_sent_to_sign_in_and_back() {
     for (path, back) in [
         ("/workspaces", "%2Fworkspaces"),
         ("/account", "%2Faccount"),
+        ("/invitations", "%2Finvitations"),
         (
             "/workspaces/0190aa6e-0000-7000-8000-000000000000?tab=members",
             "%2Fworkspaces%2F0190aa6e-0000-7000-8000-000000000000%3Ftab%3Dmembers",
@@ -45,6 +46,7 @@ async fn signed_in_visitors_get_the_app_pages_with_strict_security_headers() {
         ("/workspaces", "data-page=\"workspaces\""),
         ("/workspaces/anything", "data-page=\"workspace\""),
         ("/account", "data-page=\"account\""),
+        ("/invitations", "data-page=\"invitations\""),
     ] {
         let res = browser.send(browser.request(Method::GET, path)).await;
         assert_eq!(res.status(), 200, "{path}");
@@ -115,6 +117,72 @@ async fn sign_in_and_register_pages_and_assets_are_public_with_their_types() {
         .send(browser.request(Method::GET, "/assets/nope.js"))
         .await;
     assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn the_email_flow_pages_are_public_with_strict_security_headers() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    for (path, markers) in [
+        (
+            "/forgot-password",
+            &["data-page=\"forgot-password\"", "id=\"forgot-form\""][..],
+        ),
+        (
+            "/verify-request?provider=credentials&type=email",
+            &[
+                "data-page=\"verify-request\"",
+                "id=\"verify-request-message\"",
+                "href=\"/signin\"",
+            ][..],
+        ),
+        (
+            "/verify-request?provider=credentials&type=reset",
+            &["data-page=\"verify-request\""][..],
+        ),
+        (
+            "/signin?error=EmailNotVerified",
+            &[
+                "id=\"resend-form\"",
+                "id=\"email-signin-form\"",
+                "href=\"/forgot-password\"",
+            ][..],
+        ),
+    ] {
+        let res = browser.get(path).await;
+        assert_eq!(res.status(), 200, "{path}");
+        assert_page_headers(&res);
+        assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(res.headers()["cache-control"], "no-store", "{path}");
+        let body = res.text().await.unwrap();
+        for marker in markers {
+            assert!(body.contains(marker), "{path}: {marker}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_invitations_page_needs_a_session_and_comes_back_after_sign_in() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let res = browser.get("/invitations").await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(
+        res.headers()["location"],
+        format!("{ORIGIN}/signin?callbackUrl=%2Finvitations").as_str()
+    );
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_page_headers(&res);
+
+    let (browser, _) = app.signed_in("ada@example.com").await;
+    let res = browser.get("/invitations").await;
+    assert_eq!(res.status(), 200);
+    assert_page_headers(&res);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body = res.text().await.unwrap();
+    for marker in ["data-page=\"invitations\"", "id=\"invitation-list\""] {
+        assert!(body.contains(marker), "{marker}");
+    }
 }
 
 #[tokio::test]

@@ -28,6 +28,8 @@ class ApiError extends Error {
     /** Whether the server said what went wrong (a problem body, not a bare `{url}`). */
     this.explained = Boolean(problem && (problem.detail || problem.title));
     this.fields = Array.isArray(problem && problem.errors) ? problem.errors : [];
+    /** The body as answered (a problem's extra members, a `{url}`), or null. */
+    this.body = problem && typeof problem === 'object' ? problem : null;
   }
 }
 
@@ -79,6 +81,12 @@ async function api(method, path, body) {
 }
 
 const wsPath = (id) => `/api/workspaces/${encodeURIComponent(id)}`;
+const invitationPath = (id) => `/api/invitations/${encodeURIComponent(id)}`;
+
+/** The items of a list answer (`{items: [...]}`; a bare array is taken too). */
+const itemsOf = (page) => (Array.isArray(page) ? page : Array.isArray(page && page.items) ? page.items : []);
+/** The cursor of the next page of a list answer, or null. */
+const nextCursor = (page) => (page && (page.next_cursor || page.nextCursor)) || null;
 
 // ---------------------------------------------------------------------------------------
 // DOM helpers
@@ -225,6 +233,9 @@ const SIGNIN_ERRORS = new Map([
   ['AccessDenied', 'You are not allowed to sign in with this account.'],
   ['CredentialsSignin', 'Sign in failed. Check that your email and password are correct.'],
   ['SessionRequired', 'Sign in to see that page.'],
+  ['EmailNotVerified', 'Confirm your email first: we sent you a link. Open it, then sign in.'],
+  ['Verification', 'That link has expired or was already used. Ask for a new one.'],
+  ['EmailSignin', 'Could not send the email. Try again in a moment.'],
   ['Default', 'Could not sign you in. Try again.'],
 ]);
 
@@ -244,9 +255,38 @@ async function loadProviders() {
   return Object.values(listing || {}).filter((p) => p && typeof p.id === 'string');
 }
 
-/** The identity providers (everything but email and password). */
-const identityProviders = (providers) => providers.filter((p) => p.type !== 'credentials');
+/** The identity providers (everything but email and password, and sign-in links by email). */
+const identityProviders = (providers) => providers.filter((p) => p.type !== 'credentials' && p.type !== 'email');
 const hasCredentials = (providers) => providers.some((p) => p.type === 'credentials');
+/** The sign-in links provider (`type: "email"`), or undefined. */
+const emailProvider = (providers) => providers.find((p) => p.type === 'email');
+
+/**
+ * After a mail was sent (`202 {url}`): the "check your email" page. The answered URL is
+ * `<origin>/api/auth/verify-request?...`, which redirects to `/verify-request?...`: the page
+ * is opened directly. Anything unexpected falls back to the page for `type`.
+ */
+function goToCheckEmail(answer, type, provider = 'credentials') {
+  let target = `/verify-request?${new URLSearchParams({ provider, type })}`;
+  try {
+    const url = new URL(answer && answer.url, location.origin);
+    if (url.origin === location.origin && /^\/(api\/auth\/)?verify-request$/.test(url.pathname)) {
+      target = `/verify-request${url.search}`;
+    }
+  } catch {
+    // keep the fallback
+  }
+  location.assign(target);
+  return never();
+}
+
+/** Whether a refused sign-in is the "confirm your email first" one (a 403). */
+function isEmailNotVerified(err) {
+  if (!(err instanceof ApiError) || err.status !== 403 || !err.body) return false;
+  const { body } = err;
+  const said = [body.url, body.error, body.code, body.type].filter((v) => typeof v === 'string');
+  return said.some((v) => v.includes('EmailNotVerified')) || /verif|confirm/i.test(err.detail);
+}
 
 /** A list item with the button for provider `p`: "<verb> <name>", data-testid `<prefix>-<id>`. */
 function providerItem(p, verb, prefix) {
@@ -286,20 +326,72 @@ async function startProviderSignIn(id, callbackUrl, link = false) {
 // ---------------------------------------------------------------------------------------
 // Sign-in and registration pages
 
+/** What `/signin?reset=1`, `?verified=1` and `?deleted=1` say, or ''. */
+function signinNotice() {
+  const query = new URLSearchParams(location.search);
+  if (query.get('reset') === '1') return 'Your password was changed. Sign in with the new one.';
+  if (query.get('verified') === '1') return 'Email confirmed. You can sign in now.';
+  if (query.get('deleted') === '1') return 'Your account was deleted.';
+  return '';
+}
+
 function signinPage() {
   carryCallback($('register-link'));
   const authError = $('auth-error');
   authError.textContent = signinErrorMessage();
+  $('signin-notice').textContent = signinNotice();
+
+  // "Confirm your email first": the form that mails the link again.
+  const resendSection = $('resend-section');
+  const showResend = (email) => {
+    if (email) $('resend-email').value = email;
+    resendSection.hidden = false;
+  };
+  if (new URLSearchParams(location.search).get('error') === 'EmailNotVerified') showResend('');
+  handleForm($('resend-form'), $('resend-error'), async (data) => {
+    const answer = await api('POST', '/api/auth/resend-verification', {
+      email: String(data.get('email') || '').trim(),
+    });
+    return goToCheckEmail(answer, 'email');
+  });
 
   const form = $('signin-form');
   handleForm(form, $('signin-error'), async (data) => {
     authError.textContent = '';
-    await api('POST', '/api/auth/signin', {
-      email: String(data.get('email') || '').trim(),
-      password: String(data.get('password') || ''),
-    });
+    const email = String(data.get('email') || '').trim();
+    try {
+      await api('POST', '/api/auth/signin', { email, password: String(data.get('password') || '') });
+    } catch (err) {
+      if (!isEmailNotVerified(err)) throw err;
+      authError.textContent = SIGNIN_ERRORS.get('EmailNotVerified');
+      showResend(email);
+      $('resend-submit').focus();
+      return;
+    }
     location.assign(callbackTarget());
     return never();
+  });
+
+  // A sign-in link by email: a next-auth form post answered with `{url}` (check your email).
+  handleForm($('email-signin-form'), $('email-signin-error'), async (data) => {
+    authError.textContent = '';
+    const { csrfToken } = await api('GET', '/api/auth/csrf');
+    const body = new URLSearchParams({
+      email: String(data.get('email') || '').trim(),
+      csrfToken,
+      callbackUrl: callbackTarget(),
+      json: 'true',
+    });
+    let answer;
+    try {
+      answer = await api('POST', `/api/auth/signin/${encodeURIComponent($('email-section').dataset.provider || 'email')}`, body);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 403 && !err.explained) {
+        throw new ApiError(403, { detail: 'This page has expired. Reload it and try again.' });
+      }
+      throw err;
+    }
+    return goToCheckEmail(answer, 'email', 'email');
   });
 
   const list = $('provider-list');
@@ -314,11 +406,15 @@ function signinPage() {
   function render(providers) {
     const others = identityProviders(providers);
     const credentials = hasCredentials(providers);
+    const email = emailProvider(providers);
     list.replaceChildren(...others.map((p) => providerItem(p, 'Continue with', 'provider')));
     $('provider-section').hidden = others.length === 0;
-    $('signin-divider').hidden = !(credentials && others.length);
+    $('email-section').hidden = !email;
+    if (email) $('email-section').dataset.provider = email.id;
+    $('email-divider').hidden = !(email && others.length);
+    $('signin-divider').hidden = !(credentials && (others.length || email));
     $('credentials-section').hidden = !credentials;
-    $('no-signin-methods').hidden = credentials || others.length > 0;
+    $('no-signin-methods').hidden = credentials || others.length > 0 || Boolean(email);
   }
 
   /** After a failed flow, a signed-in visitor (a link that failed) is told how to go back. */
@@ -349,13 +445,13 @@ function registerPage() {
   carryCallback($('provider-signin-link'));
   const form = $('register-form');
   handleForm(form, $('register-error'), async (data) => {
-    await api('POST', '/api/auth/register', {
+    // 202 whether or not the address has an account: the mail tells the rest.
+    const answer = await api('POST', '/api/auth/register', {
       email: String(data.get('email') || '').trim(),
       password: String(data.get('password') || ''),
       name: String(data.get('name') || '').trim(),
     });
-    location.assign(callbackTarget());
-    return never();
+    return goToCheckEmail(answer, 'email');
   });
 
   (async () => {
@@ -371,6 +467,32 @@ function registerPage() {
     $('register-status').textContent = '';
     ready();
   })();
+}
+
+/** `/forgot-password`: an email, then the "check your email" page. */
+function forgotPasswordPage() {
+  handleForm($('forgot-form'), $('forgot-error'), async (data) => {
+    const answer = await api('POST', '/api/auth/forgot-password', {
+      email: String(data.get('email') || '').trim(),
+    });
+    return goToCheckEmail(answer, 'reset');
+  });
+  ready();
+}
+
+/** `/verify-request?provider=...&type=email|reset`: "check your email", said for the flow. */
+function verifyRequestPage() {
+  const query = new URLSearchParams(location.search);
+  const message = $('verify-request-message');
+  if (query.get('type') === 'reset') {
+    message.textContent =
+      'If an account exists for that address, we sent it a link to choose a new password. Open it to go on.';
+  } else if (query.get('provider') === 'email') {
+    message.textContent = 'We sent you a link to sign in. Open it on this device to go on.';
+  } else {
+    message.textContent = 'We sent you a link to confirm your address. Open it, then sign in.';
+  }
+  ready();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -407,7 +529,15 @@ function wireSignOut() {
 
 // A page restored from the back/forward cache must not show stale data (after signing out),
 // nor buttons left disabled when it went to an identity provider.
-const RELOAD_WHEN_RESTORED = new Set(['workspaces', 'workspace', 'account', 'signin', 'register']);
+const RELOAD_WHEN_RESTORED = new Set([
+  'workspaces',
+  'workspace',
+  'account',
+  'invitations',
+  'signin',
+  'register',
+  'forgot-password',
+]);
 window.addEventListener('pageshow', (event) => {
   if (event.persisted && RELOAD_WHEN_RESTORED.has(document.body.dataset.page)) location.reload();
 });
@@ -460,10 +590,23 @@ function workspacesPage() {
     if (li) closeRowForms(li, true);
   });
 
+  /** "You have N pending invitations": a way to /invitations when there are some. */
+  async function loadInvitationsNotice() {
+    try {
+      const count = itemsOf(await api('GET', '/api/invitations')).length;
+      const link = $('invitations-notice-link');
+      link.textContent =
+        count === 1 ? 'You have a pending invitation to a workspace.' : `You have ${count} pending invitations to workspaces.`;
+      $('invitations-notice').hidden = count === 0;
+    } catch (err) {
+      console.error(err); // the list does not depend on it
+    }
+  }
+
   (async () => {
     try {
       await requireSession();
-      await loadPage();
+      await Promise.all([loadPage(), loadInvitationsNotice()]);
     } catch (err) {
       status.textContent = '';
       showError(null, listError, err);
@@ -633,8 +776,9 @@ function workspacePage() {
     $('settings-section').hidden = !canManage();
     $('delete-section').hidden = !isOwner();
     $('rename-workspace-name').value = ws.name;
-    $('add-member-form').hidden = !canManage();
-    const ownerOption = $('member-role').querySelector('option[value=owner]');
+    $('invite-form').hidden = !canManage();
+    $('pending-section').hidden = !canManage();
+    const ownerOption = $('invite-role').querySelector('option[value=owner]');
     if (ownerOption) ownerOption.disabled = ownerOption.hidden = !isOwner();
   }
 
@@ -675,6 +819,63 @@ function workspacePage() {
     );
   }
 
+  // Pending invitations (admins and owners).
+  const pendingList = $('pending-list');
+  const pendingError = $('pending-error');
+  const pendingMore = $('pending-more');
+  let pendingCursor = null;
+
+  function pendingRow(inv) {
+    const expires = timeEl(inv.expiresAt || inv.expires_at);
+    const role = String(inv.role || '');
+    return el(
+      'li',
+      { className: 'invitation-item', dataset: { invitationId: String(inv.id), email: inv.email || '' } },
+      el(
+        'div',
+        { className: 'invitation-info' },
+        el('span', { className: 'invitation-email', text: inv.email || '' }),
+        el(
+          'span',
+          { className: 'invitation-meta muted' },
+          el('span', { className: `role role-${role}`, text: ROLE_LABEL[role] || role }),
+          expires ? el('span', {}, ' · expires ', expires) : null,
+        ),
+      ),
+      el(
+        'button',
+        { type: 'button', className: 'danger', dataset: { action: 'revoke', testid: 'revoke-invitation' } },
+        'Revoke',
+        srOnly(` the invitation of ${inv.email || ''}`),
+      ),
+    );
+  }
+
+  const isPending = (inv) => inv && inv.id !== undefined && (!inv.status || inv.status === 'pending');
+  const updatePendingEmpty = () => {
+    $('pending-empty').hidden = pendingList.children.length > 0;
+  };
+
+  /** Shows `inv` in the list, in place of the row it replaces (an invitation sent again). */
+  function putPending(inv) {
+    const row = pendingRow(inv);
+    const old = pendingList.querySelector(`li[data-invitation-id="${CSS.escape(String(inv.id))}"]`);
+    if (old) old.replaceWith(row);
+    else pendingList.append(row);
+    updatePendingEmpty();
+  }
+
+  async function loadPending(more = false) {
+    pendingError.textContent = '';
+    const query = pendingCursor && more ? `?${new URLSearchParams({ cursor: pendingCursor })}` : '';
+    const page = await api('GET', `${wsPath(id)}/invitations${query}`);
+    if (!more) pendingList.replaceChildren();
+    for (const inv of itemsOf(page).filter(isPending)) putPending(inv);
+    pendingCursor = nextCursor(page);
+    pendingMore.hidden = !pendingCursor;
+    updatePendingEmpty();
+  }
+
   async function load() {
     pageError.textContent = '';
     const [ws, members] = await Promise.all([
@@ -686,6 +887,7 @@ function workspacePage() {
     body.replaceChildren(...(members.items || []).map(memberRow));
     status.textContent = '';
     $('workspace-content').hidden = false;
+    if (canManage()) await loadPending().catch((err) => showError(null, pendingError, err));
   }
 
   // Rename.
@@ -717,18 +919,35 @@ function workspacePage() {
     }),
   );
 
-  // Add a member.
-  const addForm = $('add-member-form');
-  handleForm(addForm, $('add-member-error'), async (data) => {
-    const m = await api('POST', `${wsPath(id)}/members`, {
-      email: String(data.get('email') || '').trim(),
+  // Invite someone: a pending invitation (201, or 200 with the one already pending).
+  handleForm($('invite-form'), $('invite-error'), async (data) => {
+    const email = String(data.get('email') || '').trim();
+    const inv = await api('POST', `${wsPath(id)}/invitations`, {
+      email,
       role: String(data.get('role') || 'member'),
     });
-    body.append(memberRow(m));
-    $('member-email').value = '';
-    $('member-email').focus();
-    announce(`Added ${m.name || m.email} as ${m.role}.`);
+    if (isPending(inv)) putPending(inv);
+    $('invite-email').value = '';
+    $('invite-email').focus();
+    const role = String((inv && inv.role) || data.get('role'));
+    announce(`Invited ${(inv && inv.email) || email} as ${ROLE_LABEL[role] || role}. They get an email to accept.`);
   });
+
+  // Revoke a pending invitation.
+  pendingList.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-action=revoke]');
+    if (!button) return;
+    const row = button.closest('li[data-invitation-id]');
+    withButton(button, pendingError, async () => {
+      await api('DELETE', `${wsPath(id)}/invitations/${encodeURIComponent(row.dataset.invitationId)}`);
+      row.remove();
+      updatePendingEmpty();
+      $('pending-heading').setAttribute('tabindex', '-1');
+      $('pending-heading').focus();
+      announce(`Revoked the invitation of ${row.dataset.email}.`);
+    });
+  });
+  pendingMore.addEventListener('click', () => withButton(pendingMore, pendingError, () => loadPending(true)));
 
   // Change a role.
   body.addEventListener('change', async (event) => {
@@ -782,6 +1001,146 @@ function workspacePage() {
       state.me = await requireSession();
       if (!id) throw new ApiError(404, { detail: 'There is no such workspace.' });
       await load();
+    } catch (err) {
+      status.textContent = '';
+      showError(null, pageError, err);
+    }
+    ready();
+  })();
+}
+
+// ---------------------------------------------------------------------------------------
+// My invitations: accept or decline
+
+/** The name of an invitation's workspace, whichever way the answer spells it. */
+function invitationWorkspaceName(inv) {
+  const ws = inv.workspace && typeof inv.workspace === 'object' ? inv.workspace : {};
+  return String(inv.workspaceName || inv.workspace_name || ws.name || 'a workspace');
+}
+
+function invitationWorkspaceId(inv) {
+  const ws = inv.workspace && typeof inv.workspace === 'object' ? inv.workspace : {};
+  const wsId = inv.workspaceId || inv.workspace_id || ws.id;
+  return wsId === undefined || wsId === null ? null : String(wsId);
+}
+
+function invitationsPage() {
+  wireSignOut();
+  const list = $('invitation-list');
+  const status = $('invitations-status');
+  const pageError = $('invitations-error');
+  const more = $('invitations-more');
+  let cursor = null;
+
+  const updateEmpty = () => {
+    status.textContent = list.children.length ? '' : 'You have no pending invitations.';
+  };
+
+  function invitationItem(inv) {
+    const name = invitationWorkspaceName(inv);
+    const role = String(inv.role || '');
+    const inviter = inv.invitedByName || inv.invited_by_name || (inv.invitedBy && inv.invitedBy.name);
+    const expires = timeEl(inv.expiresAt || inv.expires_at);
+    return el(
+      'li',
+      {
+        className: 'invitation-item',
+        dataset: { invitationId: String(inv.id), workspaceId: invitationWorkspaceId(inv) || '', name },
+      },
+      el(
+        'div',
+        { className: 'invitation-info' },
+        el('span', { className: 'invitation-workspace', text: name }),
+        el(
+          'span',
+          { className: 'invitation-meta muted' },
+          el('span', { className: `role role-${role}`, text: ROLE_LABEL[role] || role }),
+          inviter ? el('span', {}, ` · invited by ${inviter}`) : null,
+          expires ? el('span', {}, ' · expires ', expires) : null,
+        ),
+      ),
+      el(
+        'span',
+        { className: 'actions' },
+        el(
+          'button',
+          { type: 'button', className: 'primary', dataset: { action: 'accept', testid: 'accept-invitation' } },
+          'Accept',
+          srOnly(` the invitation to ${name}`),
+        ),
+        el(
+          'button',
+          { type: 'button', dataset: { action: 'decline', testid: 'decline-invitation' } },
+          'Decline',
+          srOnly(` the invitation to ${name}`),
+        ),
+      ),
+      el('p', { className: 'form-error', role: 'alert', dataset: { testid: 'invitation-error' } }),
+    );
+  }
+
+  async function loadPage() {
+    pageError.textContent = '';
+    const query = cursor ? `?${new URLSearchParams({ cursor })}` : '';
+    const page = await api('GET', `/api/invitations${query}`);
+    for (const inv of itemsOf(page)) {
+      if (!inv || inv.id === undefined || (inv.status && inv.status !== 'pending')) continue;
+      if (!list.querySelector(`li[data-invitation-id="${CSS.escape(String(inv.id))}"]`)) list.append(invitationItem(inv));
+    }
+    cursor = nextCursor(page);
+    more.hidden = !cursor;
+    updateEmpty();
+  }
+
+  /** The row is done with (declined, or no longer valid): out of the list, focus kept. */
+  function dropRow(li) {
+    li.remove();
+    updateEmpty();
+    $('invitations-heading').setAttribute('tabindex', '-1');
+    $('invitations-heading').focus();
+  }
+
+  list.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-action]');
+    if (!button) return;
+    const li = button.closest('li[data-invitation-id]');
+    const error = li.querySelector('.form-error');
+    const workspace = li.dataset.workspaceId ? `/workspaces/${encodeURIComponent(li.dataset.workspaceId)}` : HOME;
+    if (button.dataset.action === 'accept') {
+      withButton(button, error, async () => {
+        let membership;
+        try {
+          membership = await api('POST', `${invitationPath(li.dataset.invitationId)}/accept`);
+        } catch (err) {
+          // 409: already a member, so the workspace is open to us anyway.
+          if (err instanceof ApiError && err.status === 409) {
+            location.assign(workspace);
+            return never();
+          }
+          // 410 (expired, revoked) and 404: nothing left to answer; say why, offer nothing.
+          if (err instanceof ApiError && (err.status === 410 || err.status === 404)) {
+            for (const b of li.querySelectorAll('button')) b.remove();
+          }
+          throw err;
+        }
+        const wsId = (membership && (membership.workspaceId || membership.workspace_id)) || li.dataset.workspaceId;
+        location.assign(wsId ? `/workspaces/${encodeURIComponent(wsId)}` : HOME);
+        return never();
+      });
+    } else if (button.dataset.action === 'decline') {
+      withButton(button, error, async () => {
+        await api('POST', `${invitationPath(li.dataset.invitationId)}/decline`);
+        dropRow(li);
+        announce(`Declined the invitation to ${li.dataset.name}.`);
+      });
+    }
+  });
+  more.addEventListener('click', () => withButton(more, pageError, loadPage));
+
+  (async () => {
+    try {
+      await requireSession();
+      await loadPage();
     } catch (err) {
       status.textContent = '';
       showError(null, pageError, err);
@@ -922,6 +1281,52 @@ function accountPage() {
     announce(had ? 'Password changed. Other sessions were signed out.' : 'Password set.');
   });
 
+  // Delete the account, after an inline confirmation. A 409 names the workspaces where the
+  // user is the only owner (linked when the answer lists them); a 403 asks for a fresh sign-in.
+  const deleteConfirm = $('delete-account-confirm');
+  const blocking = $('delete-account-workspaces');
+  $('delete-account').addEventListener('click', () => {
+    deleteConfirm.hidden = false;
+    $('cancel-delete-account').focus();
+  });
+  $('cancel-delete-account').addEventListener('click', () => {
+    deleteConfirm.hidden = true;
+    $('delete-account').focus();
+  });
+  deleteConfirm.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') $('cancel-delete-account').click();
+  });
+  $('confirm-delete-account').addEventListener('click', (event) => {
+    blocking.replaceChildren();
+    blocking.hidden = true;
+    withButton(event.currentTarget, $('delete-account-error'), async () => {
+      let answer;
+      try {
+        answer = await api('DELETE', '/api/auth/account');
+      } catch (err) {
+        const listed = err instanceof ApiError && err.status === 409 && err.body && Array.isArray(err.body.workspaces);
+        if (listed) {
+          blocking.replaceChildren(
+            ...err.body.workspaces
+              .filter((ws) => ws && ws.id !== undefined)
+              .map((ws) =>
+                el(
+                  'li',
+                  {},
+                  el('a', { href: `/workspaces/${encodeURIComponent(String(ws.id))}` }, String(ws.name || ws.id)),
+                ),
+              ),
+          );
+          blocking.hidden = blocking.children.length === 0;
+        }
+        if (err instanceof ApiError && err.status === 403 && !err.explained) throw new ApiError(403, { detail: RECENT_SIGNIN });
+        throw err;
+      }
+      location.assign((answer && typeof answer.url === 'string' && answer.url) || '/signin');
+      return never();
+    });
+  });
+
   (async () => {
     try {
       const user = await requireSession();
@@ -941,6 +1346,9 @@ function accountPage() {
 const pages = {
   signin: signinPage,
   register: registerPage,
+  'forgot-password': forgotPasswordPage,
+  'verify-request': verifyRequestPage,
+  invitations: invitationsPage,
   workspaces: workspacesPage,
   workspace: workspacePage,
   account: accountPage,
