@@ -12,10 +12,12 @@
 BEGIN;
 TRUNCATE workspace_members, workspaces, users CASCADE;
 
--- An ASCII lower-case address is its own key (web-common's `email::key`).
-INSERT INTO users (id, email, email_key, name, password_hash, created_at)
+-- An ASCII lower-case address is its own key (web-common's `email::key`); every address is
+-- verified (a user signs in with a password only then).
+INSERT INTO users (id, email, email_key, name, password_hash, created_at, email_verified_at)
 SELECT md5('user-' || i)::uuid, 'user' || i || '@example.com', 'user' || i || '@example.com',
        'User ' || i, :'dummy_hash',
+       timestamptz '2025-01-01' + i * interval '1 minute',
        timestamptz '2025-01-01' + i * interval '1 minute'
 FROM generate_series(1, 1000) AS i;
 

@@ -4,6 +4,7 @@ and the password hashes of the seeded users."""
 import base64
 import hashlib
 import subprocess
+import time
 
 from .config import BENCH, HELPER_EMAIL, log
 
@@ -50,7 +51,14 @@ def user_id_and_email(url, email):
 
 
 def share_helper_hash(url):
-    """Gives every seeded user the helper user's real argon2id hash, then deletes the helper."""
+    """Gives every seeded user the helper user's real argon2id hash, then deletes the helper
+    (once the registration, answered before it writes the account, has written it)."""
+    for _ in range(100):
+        if psql(url, sql=f"SELECT count(*) FROM users WHERE email = '{HELPER_EMAIL}'") == "1":
+            break
+        time.sleep(0.1)
+    else:
+        raise RuntimeError(f"the helper user {HELPER_EMAIL} was not created within 10 s of its registration")
     psql(url, sql=(
         f"UPDATE users SET password_hash = (SELECT password_hash FROM users WHERE email = '{HELPER_EMAIL}') "
         f"WHERE email <> '{HELPER_EMAIL}'; DELETE FROM users WHERE email = '{HELPER_EMAIL}'"))

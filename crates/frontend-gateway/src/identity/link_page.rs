@@ -56,8 +56,8 @@ pub fn confirm(req: &HttpRequest, identity: &Identity, confirm: &Confirm<'_>) ->
     };
     let body = format!(
         r#"<p data-testid="link-message">{message}</p>
-      <form id="link-form" method="post" action="{action}" data-testid="link-form">{hidden}{password}
-        <button id="link-submit" type="submit" data-testid="link-submit">{button}</button>
+      <form id="link-form" class="stack" method="post" action="{action}" data-testid="link-form">{hidden}{password}
+        <button id="link-submit" class="primary" type="submit" data-testid="link-submit">{button}</button>
       </form>"#,
         message = escape(confirm.message),
         action = escape(confirm.action),
@@ -112,7 +112,7 @@ fn document(title: &str, body: &str) -> String {
   <link rel="stylesheet" href="/assets/app.css">
 </head>
 <body data-page="link">
-  <header class="app-header"><a class="brand" href="/">Workspaces</a></header>
+  <header class="app-header"><a class="brand" href="/workspaces">Workspaces</a></header>
   <main id="main" class="narrow">
     <section class="card">
       <h1 data-testid="link-title">{title}</h1>
