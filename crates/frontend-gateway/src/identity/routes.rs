@@ -52,13 +52,13 @@ pub fn configure(
             .route("/session", web::get().to(session))
             .route("/signout", web::post().to(sign_out))
             .route("/register", web::post().to(account::register))
-            .route("/verify-request", web::get().to(verification::verify_request))
+            .route(
+                "/verify-request",
+                web::get().to(verification::verify_request),
+            )
             .route("/verify-email", web::get().to(verification::page))
             .route("/verify-email", web::post().to(verification::verify))
-            .route(
-                "/resend-verification",
-                web::post().to(verification::resend),
-            )
+            .route("/resend-verification", web::post().to(verification::resend))
             .route("/forgot-password", web::post().to(recovery::forgot))
             .route("/reset-password", web::get().to(recovery::page))
             .route("/reset-password", web::post().to(recovery::reset))
@@ -160,7 +160,9 @@ async fn provider_sign_in(
     providers: web::Data<Providers>,
     http: web::Data<ProviderHttp>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let email = providers.email().filter(|_| path.as_str() == EmailLinks::ID);
+    let email = providers
+        .email()
+        .filter(|_| path.as_str() == EmailLinks::ID);
     let oauth = providers.oauth(&path);
     if email.is_none() && oauth.is_none() {
         return Err(no_such_action().into());
@@ -191,7 +193,10 @@ async fn provider_callback(
     providers: web::Data<Providers>,
     http: web::Data<ProviderHttp>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if let Some(links) = providers.email().filter(|_| path.as_str() == EmailLinks::ID) {
+    if let Some(links) = providers
+        .email()
+        .filter(|_| path.as_str() == EmailLinks::ID)
+    {
         return Ok(links.page(&req, &query, &identity).await?);
     }
     let Some(provider) = providers.oauth(&path) else {

@@ -153,10 +153,12 @@ pub async fn void_all(
 
 /// Deletes expired tokens (the periodic clean-up).
 pub async fn delete_expired(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM email_tokens WHERE expires_at <= now()")
-        .execute(db)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("DELETE FROM email_tokens WHERE expires_at <= now()")
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
 }
 
 #[cfg(test)]
@@ -166,7 +168,10 @@ mod tests {
     #[test]
     fn lifetimes_are_the_documented_ones() {
         assert_eq!(Purpose::VerifyEmail.lifetime(), Duration::from_secs(86_400));
-        assert_eq!(Purpose::PasswordReset.lifetime(), Duration::from_secs(3_600));
+        assert_eq!(
+            Purpose::PasswordReset.lifetime(),
+            Duration::from_secs(3_600)
+        );
         assert_eq!(Purpose::SignInLink.lifetime(), Duration::from_secs(600));
     }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use super::{backchannel, tokens};
 use super::providers::oauth::flow;
+use super::{backchannel, tokens};
 
 /// Deletes expired flows and token ids every `every`, forever (run it next to the server).
 pub async fn clean_up_periodically(pool: PgPool, every: Duration) {

@@ -22,7 +22,8 @@ pub struct Account {
 }
 
 /// The columns of an [`Account`].
-const ACCOUNT: &str = "id, email, name, password_hash, email_verified_at IS NOT NULL AS email_verified";
+const ACCOUNT: &str =
+    "id, email, name, password_hash, email_verified_at IS NOT NULL AS email_verified";
 
 /// Why a user could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -104,10 +105,12 @@ pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Acco
 /// [`find_by_id`], locking the row until the caller's transaction ends (what serialises
 /// changes to one account: unlinking, deleting it).
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Account>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {ACCOUNT} FROM users WHERE id = $1 FOR UPDATE"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {ACCOUNT} FROM users WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Records that `id`'s address is theirs (a link mailed to it was used, or a trusted provider

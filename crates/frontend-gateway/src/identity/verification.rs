@@ -94,12 +94,7 @@ pub async fn page(
 
 /// What a POST with a link that does not work answers: `{url}` of next-auth's `Verification`
 /// error with `json=true`, else the readable page.
-pub fn dead_post(
-    identity: &Identity,
-    json: bool,
-    what: &str,
-    again: (&str, &str),
-) -> HttpResponse {
+pub fn dead_post(identity: &Identity, json: bool, what: &str, again: (&str, &str)) -> HttpResponse {
     if json {
         let url = identity.origin.url("/api/auth/error?error=Verification");
         return url_or_redirect(StatusCode::BAD_REQUEST, true, &url);

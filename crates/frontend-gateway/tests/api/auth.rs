@@ -323,7 +323,10 @@ async fn register_creates_an_unverified_argon2id_user_and_signs_nobody_in() {
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{hash}"
     );
-    assert_eq!((name.as_str(), email.as_str()), ("Grace", "grace@example.com"));
+    assert_eq!(
+        (name.as_str(), email.as_str()),
+        ("Grace", "grace@example.com")
+    );
     assert!(!verified, "a new address is unverified");
     assert_eq!(browser.session().await, serde_json::json!({}));
     assert_eq!(app.session_rows().await, 0);

@@ -431,11 +431,10 @@ impl TestApp {
 
     /// Makes every session in `app` signed in `secs` seconds ago, past the session cache.
     pub async fn age_sign_in(&self, secs: i64) {
-        let states: Vec<(Vec<u8>, Value)> =
-            sqlx::query_as("SELECT key_hash, state FROM sessions")
-                .fetch_all(&self.db.pool)
-                .await
-                .unwrap();
+        let states: Vec<(Vec<u8>, Value)> = sqlx::query_as("SELECT key_hash, state FROM sessions")
+            .fetch_all(&self.db.pool)
+            .await
+            .unwrap();
         for (key, mut state) in states {
             let mut user: Value = serde_json::from_str(state["user"].as_str().unwrap()).unwrap();
             user["signed_in_at"] = (user["signed_in_at"].as_i64().unwrap() - secs).into();

@@ -122,7 +122,11 @@ async fn registering_a_look_alike_of_an_existing_email_is_a_duplicate() {
         "ada@ｅｘａｍｐｌｅ.com",
     ]) {
         let res = app.browser().register(spelling, PASSWORD, "Mallory").await;
-        assert_eq!(res.status(), 202, "{spelling:?}: the same answer as a new address");
+        assert_eq!(
+            res.status(),
+            202,
+            "{spelling:?}: the same answer as a new address"
+        );
     }
     // Each attempt tells the owner (after the answer), and creates nobody.
     let told = KATE.len() - 1 + 3;

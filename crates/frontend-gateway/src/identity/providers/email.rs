@@ -159,15 +159,15 @@ impl EmailLinks {
                 let typed = email.as_typed();
                 let name = text::clean_name(typed.split('@').next().unwrap_or(typed))
                     .unwrap_or_else(|| "User".to_owned());
-                let id =
-                    match users::insert(&mut *tx, &email, &name, None, Address::Verified).await {
-                        Ok(id) => id,
-                        // Registered meanwhile: the link is used up; a new one finds the account.
-                        Err(users::InsertError::DuplicateEmail) => {
-                            return Ok(dead_post(identity, json, WHAT, ask_again()));
-                        }
-                        Err(users::InsertError::Database(e)) => return Err(e.into()),
-                    };
+                let id = match users::insert(&mut *tx, &email, &name, None, Address::Verified).await
+                {
+                    Ok(id) => id,
+                    // Registered meanwhile: the link is used up; a new one finds the account.
+                    Err(users::InsertError::DuplicateEmail) => {
+                        return Ok(dead_post(identity, json, WHAT, ask_again()));
+                    }
+                    Err(users::InsertError::Database(e)) => return Err(e.into()),
+                };
                 tx.commit().await?;
                 tracing::info!(user_id = %id, "user created by a sign-in link");
                 Verified {
