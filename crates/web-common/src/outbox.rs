@@ -69,13 +69,15 @@ pub async fn enqueue(
     data: Value,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO mail_outbox (id, kind, recipient, data) VALUES ($1, $2, $3, $4::jsonb)")
-        .bind(id)
-        .bind(kind.as_str())
-        .bind(recipient)
-        .bind(data.to_string())
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO mail_outbox (id, kind, recipient, data) VALUES ($1, $2, $3, $4::jsonb)",
+    )
+    .bind(id)
+    .bind(kind.as_str())
+    .bind(recipient)
+    .bind(data.to_string())
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("SELECT pg_notify($1, '')")
         .bind(CHANNEL)
         .execute(&mut *conn)
