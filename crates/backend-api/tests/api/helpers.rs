@@ -58,15 +58,26 @@ impl TestApp {
 
     /// With `API_SECRET_PREVIOUS` set to `previous`.
     pub async fn spawn_with_previous(previous: &[&str]) -> Self {
+        Self::spawn_with(previous, &[]).await
+    }
+
+    /// With `API_SECRET_PREVIOUS` set to `previous`, and more settings (`NAME`, value).
+    pub async fn spawn_with(previous: &[&str], more: &[(&str, &str)]) -> Self {
         let db = TestDatabase::new().await;
-        let mut settings = Settings::from_source(&[
-            ("DATABASE_URL", db.url.as_str()),
-            ("API_SECRET", SECRET),
-            ("BACKEND_API_ADDR", "127.0.0.1:0"),
-            ("HTTP_WORKERS", "2"),
-            ("DATABASE_MAX_CONNECTIONS", "20"),
-        ])
-        .expect("test settings");
+        // The first of a name wins: `more` before the defaults.
+        let vars: Vec<(String, String)> = more
+            .iter()
+            .copied()
+            .chain([
+                ("DATABASE_URL", db.url.as_str()),
+                ("API_SECRET", SECRET),
+                ("BACKEND_API_ADDR", "127.0.0.1:0"),
+                ("HTTP_WORKERS", "2"),
+                ("DATABASE_MAX_CONNECTIONS", "20"),
+            ])
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let mut settings = Settings::from_source(&vars).expect("test settings");
         settings.database.options = db.options.clone();
         settings.api_secret_previous = previous.iter().map(|s| Secret::new(s).unwrap()).collect();
         let app = Application::build(settings)

@@ -618,3 +618,34 @@ async fn invitation_ids_in_the_body_or_another_workspaces_path_change_nothing_el
         .problem(404);
     assert_eq!(app.invitation_status(inv).await.as_deref(), Some("pending"));
 }
+
+#[tokio::test]
+async fn invitations_live_for_invitation_ttl_secs() {
+    let app = TestApp::spawn_with(&[], &[("INVITATION_TTL_SECS", "2")]).await;
+    let ada = app.user("ada@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let w = app.workspace(&ada, "Team").await;
+    let res = app
+        .post(
+            &format!("/workspaces/{w}/invitations"),
+            &ada,
+            json!({ "email": "bob@example.com", "role": "member" }),
+        )
+        .await;
+    let created =
+        OffsetDateTime::parse(res.body["created_at"].as_str().unwrap(), &Rfc3339).unwrap();
+    let expires =
+        OffsetDateTime::parse(res.body["expires_at"].as_str().unwrap(), &Rfc3339).unwrap();
+    assert_eq!(expires - created, time::Duration::seconds(2));
+    let inv: Uuid = res.body["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        app.get("/invitations", &bob).await.body["items"][0]["id"],
+        inv.to_string()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    assert_eq!(app.get("/invitations", &bob).await.body["items"], json!([]));
+    assert_eq!(
+        accept(&app, inv, &bob).await.problem(410)["detail"],
+        "This invitation has expired."
+    );
+}
