@@ -5,14 +5,16 @@
 #  2. backend-api ($BIN, default $(scripts/target-dir)/debug/backend-api, built with mint-token
 #     if BIN is unset) on a free 127.0.0.1 port with a throwaway API_SECRET; it applies the
 #     migrations at start-up.
-#  3. A user and a workspace they own, inserted with psql, and a token for that user minted by
+#  3. A user and a workspace they own (with an admin), an invitation of the user to a second
+#     workspace, inserted with psql, and a token for that user minted by
 #     auth-contract's `mint-token` (the gateway's own signer), living 300 s: the longest lifetime
 #     the backend accepts (auth_contract::MAX_LIFETIME_SECS); each pass gets a fresh one.
 #  4. schemathesis with every check (no 5xx, status codes and content types documented,
 #     response schemas and headers conformant, auth enforced, ...) in all its phases (coverage,
-#     fuzzing, stateful), twice: first with the path ids pinned to the real workspace and its
-#     owner (so the handlers run end to end), then with generated ids (unknown workspaces: the
-#     404s, and everything the stateful phase creates and deletes).
+#     fuzzing, stateful), twice: first with the path ids pinned to the real workspace, its
+#     owner and the invitation (so the handlers run end to end), then with generated ids
+#     (unknown workspaces and invitations: the 404s, and everything the stateful phase creates
+#     and deletes).
 #  5. The backend is stopped and the database dropped, whatever happened.
 #
 # Settings (environment): DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
@@ -100,17 +102,23 @@ python3 -c "import urllib.request; urllib.request.urlopen('$BASE/readyz', timeou
     die "backend-api did not become ready on $BASE (log: $LOG)"
 say "backend-api on $BASE (pid $BACKEND_PID, log $LOG)"
 
-# --- a user, a workspace they own, a member, and a token -------------------------------------
-read -r USER_ID WORKSPACE_ID MEMBER_ID < <(python3 -c 'import uuid; print(uuid.uuid4(), uuid.uuid4(), uuid.uuid4())')
+# --- a user, a workspace they own, a member, an invitation, and a token ----------------------
+read -r USER_ID WORKSPACE_ID MEMBER_ID OTHER_ID INVITATION_ID < <(python3 -c 'import uuid; print(*(uuid.uuid4() for _ in range(5)))')
 EMAIL="fuzzer@example.com"
 psql "$DB_URL" -v ON_ERROR_STOP=1 -q >/dev/null <<SQL
--- ASCII lower-case addresses are their own key (web-common's email::key).
-INSERT INTO users (id, email, email_key, name, password_hash) VALUES
-    ('$USER_ID', '$EMAIL', '$EMAIL', 'Fuzzer', '\$argon2id\$v=19\$m=19456,t=2,p=1\$c2FsdHNhbHRzYWx0\$aGFzaA'),
-    ('$MEMBER_ID', 'member@example.com', 'member@example.com', 'Member', '\$argon2id\$v=19\$m=19456,t=2,p=1\$c2FsdHNhbHRzYWx0\$aGFzaA');
-INSERT INTO workspaces (id, name, created_by) VALUES ('$WORKSPACE_ID', 'Fuzzed', '$USER_ID');
+-- ASCII lower-case addresses are their own key (web-common's email::key). Verified emails:
+-- only a verified address sees and accepts its invitations.
+INSERT INTO users (id, email, email_key, name, password_hash, email_verified_at) VALUES
+    ('$USER_ID', '$EMAIL', '$EMAIL', 'Fuzzer', '\$argon2id\$v=19\$m=19456,t=2,p=1\$c2FsdHNhbHRzYWx0\$aGFzaA', now()),
+    ('$MEMBER_ID', 'member@example.com', 'member@example.com', 'Member', '\$argon2id\$v=19\$m=19456,t=2,p=1\$c2FsdHNhbHRzYWx0\$aGFzaA', now());
+INSERT INTO workspaces (id, name, created_by) VALUES
+    ('$WORKSPACE_ID', 'Fuzzed', '$USER_ID'), ('$OTHER_ID', 'Inviting', '$MEMBER_ID');
 INSERT INTO workspace_members (workspace_id, user_id, role) VALUES
-    ('$WORKSPACE_ID', '$USER_ID', 'owner'), ('$WORKSPACE_ID', '$MEMBER_ID', 'admin');
+    ('$WORKSPACE_ID', '$USER_ID', 'owner'), ('$WORKSPACE_ID', '$MEMBER_ID', 'admin'),
+    ('$OTHER_ID', '$MEMBER_ID', 'owner');
+-- The member invites the fuzzer to their workspace: accepting it (once) runs to the end.
+INSERT INTO workspace_invitations (id, workspace_id, email, email_key, role, invited_by, expires_at)
+    VALUES ('$INVITATION_ID', '$OTHER_ID', '$EMAIL', '$EMAIL', 'member', '$MEMBER_ID', now() + interval '1 day');
 SQL
 
 # The gateway's tokens live 60 s; the backend accepts at most 300 s, so each pass gets a new one.
@@ -142,8 +150,9 @@ COMMON=(
 )
 
 # Semantic checks the schema cannot express, each documented on its operation: a cursor of the
-# right alphabet that this API did not return is 400, an email that belongs to no user is 422.
-# Only those operations accept those statuses for "schema-valid" data.
+# right alphabet that this API did not return is 400, an email that is not an address is 422, an
+# invitation may be someone else's (404), answered (409 to revoke) or closed (410), its address
+# a member's (409). Only those operations accept those statuses for "schema-valid" data.
 CONFIG="$REPORT_DIR/schemathesis.toml"
 write_config() {
     cat >"$CONFIG" <<TOML
@@ -156,19 +165,37 @@ include-operation-id = "list_workspaces"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
 
 [[operations]]
-include-operation-id = "add_member"
+include-operation-id = "list_invitations"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404"]
+
+[[operations]]
+include-operation-id = "create_invitation"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
+
+[[operations]]
+include-operation-id = "revoke_invitation"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409"]
+
+[[operations]]
+include-operation-id = "accept_invitation"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "404", "409", "410"]
+
+[[operations]]
+include-operation-id = "decline_invitation"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "404", "410"]
 TOML
     [ $# -eq 0 ] || printf '%s\n' "$@" >>"$CONFIG"
 }
 
 status=0
-# Pass 1: every {id} is the real workspace and every {user_id} its owner (the caller), so the
-# handlers run to the end (renames, role changes, additions, removals refused for the last
-# owner) while the workspace stays usable. Deleting the workspace is left out here (pass 2
-# covers it), or the rest of the pass would only see 404s.
-say "pass 1/2: ids pinned to workspace $WORKSPACE_ID and its owner $USER_ID"
-write_config "" "[parameters]" "\"path.id\" = \"$WORKSPACE_ID\"" "\"path.user_id\" = \"$USER_ID\""
+# Pass 1: every {id} is the real workspace, every {user_id} its owner (the caller) and every
+# {invitation_id} the caller's invitation to the other workspace, so the handlers run to the end
+# (renames, role changes, invitations, removals refused for the last owner, the invitation
+# accepted or declined once and 410 after) while the workspace stays usable. Deleting the
+# workspace is left out here (pass 2 covers it), or the rest of the pass would only see 404s.
+say "pass 1/2: ids pinned to workspace $WORKSPACE_ID, its owner $USER_ID and invitation $INVITATION_ID"
+write_config "" "[parameters]" "\"path.id\" = \"$WORKSPACE_ID\"" "\"path.user_id\" = \"$USER_ID\"" \
+    "\"path.invitation_id\" = \"$INVITATION_ID\""
 schemathesis --config-file "$CONFIG" run "${COMMON[@]}" \
     --header "Authorization: Bearer $TOKEN" \
     --exclude-operation-id delete_workspace \

@@ -3,10 +3,14 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::time::Duration;
 
 use auth_contract::Secret;
-use web_common::env::{AppEnv, ConfigError, Recorder, Source, parsed_or, required};
+use web_common::env::{AppEnv, ConfigError, Recorder, Source, parsed_or, required, secs};
 use web_common::settings::{DatabaseSettings, LogSettings, ServerSettings};
+
+/// The longest `INVITATION_TTL_SECS`: a year.
+pub const MAX_INVITATION_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Everything backend-api needs to start.
 #[derive(Clone)]
@@ -23,6 +27,9 @@ pub struct Settings {
     pub app_env: AppEnv,
     /// `RUST_LOG`; JSON lines in production.
     pub log: LogSettings,
+    /// `INVITATION_TTL_SECS` (default 604800, 7 days; at most a year): how long a workspace
+    /// invitation can be accepted.
+    pub invitation_ttl: Duration,
 }
 
 impl Settings {
@@ -50,6 +57,13 @@ impl Settings {
         let server = ServerSettings::from_source(src, "BACKEND_API_ADDR", 8080)?;
         let app_env = parsed_or(src, "APP_ENV", AppEnv::Development)?;
         let log = LogSettings::from_source(src, app_env.is_production())?;
+        let invitation_ttl = secs(src, "INVITATION_TTL_SECS", 604_800)?;
+        if invitation_ttl > MAX_INVITATION_TTL {
+            return Err(ConfigError::invalid(
+                "INVITATION_TTL_SECS",
+                "must be at most 31536000 (a year)",
+            ));
+        }
         Ok(Self {
             server,
             database,
@@ -57,6 +71,7 @@ impl Settings {
             api_secret_previous,
             app_env,
             log,
+            invitation_ttl,
         })
     }
 
@@ -82,6 +97,7 @@ impl fmt::Debug for Settings {
             .field("api_secret_previous", &self.api_secret_previous)
             .field("app_env", &self.app_env)
             .field("log", &self.log)
+            .field("invitation_ttl", &self.invitation_ttl)
             .finish()
     }
 }
@@ -109,6 +125,7 @@ mod tests {
         assert_eq!(s.database.max_connections, 10);
         assert_eq!(s.database.acquire_timeout, Duration::from_secs(5));
         assert_eq!(s.log, LogSettings::default());
+        assert_eq!(s.invitation_ttl, Duration::from_secs(7 * 24 * 3600));
     }
 
     #[test]
@@ -192,8 +209,10 @@ mod tests {
             ("DATABASE_MAX_CONNECTIONS", "4"),
             ("DATABASE_ACQUIRE_TIMEOUT_SECS", "7"),
             ("RUST_LOG", "debug,sqlx=warn"),
+            ("INVITATION_TTL_SECS", "3600"),
         ])
         .unwrap();
+        assert_eq!(s.invitation_ttl, Duration::from_secs(3600));
         assert_eq!(s.server.addr, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(s.server.workers.get(), 3);
         assert_eq!(s.database.max_connections, 4);
@@ -222,6 +241,9 @@ mod tests {
             ("DATABASE_ACQUIRE_TIMEOUT_SECS", "0"),
             ("DATABASE_ACQUIRE_TIMEOUT_SECS", "soon"),
             ("RUST_LOG", "app=loud"),
+            ("INVITATION_TTL_SECS", "0"),
+            ("INVITATION_TTL_SECS", "a week"),
+            ("INVITATION_TTL_SECS", "31536001"),
         ] {
             let err = Settings::from_source(&[
                 ("DATABASE_URL", "postgres://db/app"),
@@ -247,6 +269,7 @@ mod tests {
                 "DATABASE_MAX_CONNECTIONS",
                 "DATABASE_URL",
                 "HTTP_WORKERS",
+                "INVITATION_TTL_SECS",
                 "RUST_LOG",
             ]
         );

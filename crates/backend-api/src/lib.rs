@@ -2,7 +2,9 @@
 //!
 //! It trusts exactly one thing: a short-lived token minted by the gateway and verified with
 //! [`auth_contract`] (see [`auth`]). Authorization is per workspace role ([`roles`]). Errors are
-//! RFC 9457 problems ([`error::ApiError`], [`web_common::problem`]).
+//! RFC 9457 problems ([`error::ApiError`], [`web_common::problem`]). Nobody is added to a
+//! workspace directly: membership starts only with the invitee's consent, when the owner of
+//! the invited (and verified) email accepts an invitation ([`routes::invitations`]).
 //!
 //! A code tour, each module depending only on those above it:
 //!

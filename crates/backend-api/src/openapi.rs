@@ -101,3 +101,23 @@ pub struct MemberNotFound(pub Problem);
     content_type = "application/problem+json"
 )]
 pub struct Forbidden(pub Problem);
+
+/// 404 on an invitee's invitation route: no such invitation, or it is not addressed to the
+/// caller's verified email (the same answer).
+#[derive(Debug, IntoResponses)]
+#[response(
+    status = 404,
+    description = "no such invitation, or not addressed to the caller's verified email",
+    content_type = "application/problem+json"
+)]
+pub struct InvitationNotFound(pub Problem);
+
+/// 410 on an invitee's invitation route: it is no longer open (accepted, declined, revoked or
+/// expired; `detail` says which).
+#[derive(Debug, IntoResponses)]
+#[response(
+    status = 410,
+    description = "the invitation was accepted, declined or revoked, or it expired",
+    content_type = "application/problem+json"
+)]
+pub struct InvitationClosed(pub Problem);

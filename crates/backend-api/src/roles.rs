@@ -90,8 +90,10 @@ pub enum Action {
     Rename,
     /// Delete the workspace.
     Delete,
-    /// Add a member with this role.
-    Add(Role),
+    /// Invite someone to join with this role (membership starts when they accept).
+    Invite(Role),
+    /// List the workspace's invitations, or revoke one.
+    ManageInvitations,
     /// Change a member's role: `from` is their current role (None: not a member), `to` the
     /// new one.
     Change {
@@ -113,7 +115,8 @@ pub enum Refusal {
     NoSuchWorkspace,
     /// 403: the action needs this role or higher.
     Needs(Role),
-    /// 403: only an owner grants the owner role or changes (or removes) an owner.
+    /// 403: only an owner invites an owner, grants the owner role or changes (or removes) an
+    /// owner.
     OwnersOnly,
     /// 404: the target is not a member.
     NoSuchMember,
@@ -129,10 +132,10 @@ impl From<Refusal> for ApiError {
                 "This needs the {role} role or higher in this workspace."
             ))
             .into(),
-            Refusal::OwnersOnly => {
-                Problem::forbidden("Only an owner can grant the owner role or change an owner.")
-                    .into()
-            }
+            Refusal::OwnersOnly => Problem::forbidden(
+                "Only an owner can invite an owner, grant the owner role or change an owner.",
+            )
+            .into(),
             Refusal::NoSuchMember => Problem::not_found("No such member in this workspace.").into(),
             Refusal::LastOwner => {
                 Problem::conflict("A workspace must keep at least one owner.").into()
@@ -156,7 +159,8 @@ fn require(role: Option<Role>, needed: Role) -> Result<Role, Refusal> {
 ///
 /// * viewing the workspace or its members: any member;
 /// * renaming: admin or owner; deleting: owner;
-/// * adding a member: admin or owner, and only an owner grants owner;
+/// * inviting someone: admin or owner, and only an owner invites an owner;
+/// * listing or revoking invitations: admin or owner;
 /// * changing a role: admin or owner, and only an owner changes an owner or makes one;
 /// * removing someone else: admin or owner, and only an owner removes an owner;
 /// * leaving: any member.
@@ -165,13 +169,21 @@ fn require(role: Option<Role>, needed: Role) -> Result<Role, Refusal> {
 pub fn decide(caller: Option<Role>, action: Action) -> Result<(), Refusal> {
     let needed = match action {
         Action::View | Action::Leave => Role::Viewer,
-        Action::Rename | Action::Add(_) | Action::Change { .. } | Action::Remove(_) => Role::Admin,
+        Action::Rename
+        | Action::Invite(_)
+        | Action::ManageInvitations
+        | Action::Change { .. }
+        | Action::Remove(_) => Role::Admin,
         Action::Delete => Role::Owner,
     };
     let caller = require(caller, needed)?;
     let touches_owner = match action {
-        Action::View | Action::Rename | Action::Delete | Action::Leave => false,
-        Action::Add(role) => role == Role::Owner,
+        Action::View
+        | Action::Rename
+        | Action::Delete
+        | Action::Leave
+        | Action::ManageInvitations => false,
+        Action::Invite(role) => role == Role::Owner,
         Action::Change { from, to } => {
             let from = from.ok_or(Refusal::NoSuchMember)?;
             from == Role::Owner || to == Role::Owner
@@ -335,10 +347,11 @@ mod tests {
         (Action::Leave,                  [OK,   OK,   OK,   OK,   NW_]),
         (Action::Rename,                 [OK,   OK,   ADM,  ADM,  NW_]),
         (Action::Delete,                 [OK,   OWN,  OWN,  OWN,  NW_]),
-        (Action::Add(O),                 [OK,   OO_,  ADM,  ADM,  NW_]),
-        (Action::Add(A),                 [OK,   OK,   ADM,  ADM,  NW_]),
-        (Action::Add(M),                 [OK,   OK,   ADM,  ADM,  NW_]),
-        (Action::Add(V),                 [OK,   OK,   ADM,  ADM,  NW_]),
+        (Action::Invite(O),              [OK,   OO_,  ADM,  ADM,  NW_]),
+        (Action::Invite(A),              [OK,   OK,   ADM,  ADM,  NW_]),
+        (Action::Invite(M),              [OK,   OK,   ADM,  ADM,  NW_]),
+        (Action::Invite(V),              [OK,   OK,   ADM,  ADM,  NW_]),
+        (Action::ManageInvitations,      [OK,   OK,   ADM,  ADM,  NW_]),
         (change(Some(O), O),             [OK,   OO_,  ADM,  ADM,  NW_]),
         (change(Some(O), A),             [OK,   OO_,  ADM,  ADM,  NW_]),
         (change(Some(O), M),             [OK,   OO_,  ADM,  ADM,  NW_]),
@@ -369,8 +382,14 @@ mod tests {
     /// Every action there is, with every role it can grant or touch.
     fn every_action() -> Vec<Action> {
         let targets = || Role::ALL.into_iter().map(Some).chain([None]);
-        let mut all = vec![Action::View, Action::Leave, Action::Rename, Action::Delete];
-        all.extend(Role::ALL.map(Action::Add));
+        let mut all = vec![
+            Action::View,
+            Action::Leave,
+            Action::Rename,
+            Action::Delete,
+            Action::ManageInvitations,
+        ];
+        all.extend(Role::ALL.map(Action::Invite));
         for from in targets() {
             all.extend(Role::ALL.map(|to| change(from, to)));
         }
@@ -470,7 +489,7 @@ mod tests {
             (
                 OO,
                 403,
-                "Only an owner can grant the owner role or change an owner.",
+                "Only an owner can invite an owner, grant the owner role or change an owner.",
             ),
             (NM, 404, "No such member in this workspace."),
             (

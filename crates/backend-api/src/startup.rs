@@ -57,6 +57,7 @@ impl Application {
             pool,
             reads: settings.database.lane(),
             verifier: Verifier::new(&settings.api_secret, &settings.api_secret_previous),
+            invitation_ttl: settings.invitation_ttl,
         });
         let listener = TcpListener::bind(settings.server.addr)?;
         let addr = listener.local_addr()?;

@@ -1,5 +1,7 @@
 //! What every handler shares.
 
+use std::time::Duration;
+
 use auth_contract::Verifier;
 use sqlx::PgPool;
 use web_common::db::Lane;
@@ -14,4 +16,6 @@ pub struct AppState {
     pub reads: Lane,
     /// Verifies gateway tokens.
     pub verifier: Verifier,
+    /// How long a new workspace invitation can be accepted (`INVITATION_TTL_SECS`).
+    pub invitation_ttl: Duration,
 }

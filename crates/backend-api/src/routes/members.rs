@@ -1,17 +1,20 @@
 //! `/workspaces/{id}/members`: who belongs to a workspace and with which role.
 //!
+//! Nobody is added here: membership starts only when an invitee accepts an invitation
+//! ([`crate::routes::invitations`]). Members' roles are changed and members removed (or leave)
+//! here.
+//!
 //! Every change runs in a transaction that first locks the workspace row, so changes to one
 //! workspace's members are serialized and the "at least one owner" rule holds under concurrent
 //! requests (the loser of a race sees the winner's result and gets 409). Who may do what is
 //! decided by [`crate::roles`].
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
-use web_common::{Problem, email};
+use web_common::Problem;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -35,16 +38,6 @@ pub struct Member {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberList {
     pub items: Vec<Member>,
-}
-
-/// Body of `POST /workspaces/{id}/members`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct AddMember {
-    /// The email of an existing user.
-    pub email: String,
-    /// `owner` (owners only), `admin`, `member` or `viewer`.
-    #[schema(value_type = Role)]
-    pub role: String,
 }
 
 /// Body of `PATCH /workspaces/{id}/members/{user_id}`.
@@ -106,65 +99,6 @@ pub async fn list(
         })
         .await?;
     Ok(web::Json(MemberList { items }))
-}
-
-/// Adds an existing user by email (admin or owner; only an owner grants owner).
-#[utoipa::path(
-    post, path = "/workspaces/{id}/members", tag = "members", params(("id" = Uuid, Path)),
-    operation_id = "add_member",
-    request_body = AddMember,
-    responses(
-        (status = 201, body = Member, headers(("Location" = String))),
-        Forbidden,
-        WorkspaceNotFound,
-        (status = 409, description = "already a member", body = Problem, content_type = "application/problem+json"),
-        JsonBodyErrors,
-        (status = 422, description = "bad email or role", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
-    ),
-    security(("bearer" = []))
-)]
-pub async fn add(
-    user: AuthUser,
-    path: web::Path<Uuid>,
-    body: web::Json<AddMember>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let id = *path;
-    let role = Role::parse_field(&body.role)?;
-    // The gateway's rules and key (web-common's `email`): any spelling of a user's address
-    // finds them, and what could never be an address (a NUL, an invisible character, over 254
-    // bytes) is refused before the database is asked.
-    let email = email::parse(&body.email)
-        .map_err(|refused| Problem::invalid_field("email", refused.to_string()))?;
-    let mut tx = lock_workspace(&state.pool, id).await?;
-    decide(role_of(&mut *tx, id, user.id).await?, Action::Add(role))?;
-    let target: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1")
-        .bind(email.key())
-        .fetch_optional(&mut *tx)
-        .await?;
-    let target =
-        target.ok_or_else(|| Problem::invalid_field("email", "does not belong to any user"))?;
-    let inserted = sqlx::query(
-        "INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3) \
-         ON CONFLICT (workspace_id, user_id) DO NOTHING",
-    )
-    .bind(id)
-    .bind(target)
-    .bind(role)
-    .execute(&mut *tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Err(Problem::conflict("That user is already a member of this workspace.").into());
-    }
-    let member = fetch_member(&mut tx, id, target).await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/workspaces/{id}/members/{target}"),
-        ))
-        .json(member))
 }
 
 /// Changes a member's role (admin or owner; only an owner touches the owner role; the last

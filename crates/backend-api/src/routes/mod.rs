@@ -6,6 +6,7 @@
 //! (merged into [`document`]). A route is added in one place.
 
 pub mod health;
+pub mod invitations;
 pub mod me;
 pub mod members;
 pub mod workspaces;
@@ -121,11 +122,19 @@ routes! {
             patch => workspaces::rename,
             delete => workspaces::delete,
         }
-        "/workspaces/{id}/members" { get => members::list, post => members::add }
+        "/workspaces/{id}/members" { get => members::list }
         "/workspaces/{id}/members/{user_id}" {
             patch => members::change_role,
             delete => members::remove,
         }
+        "/workspaces/{id}/invitations" {
+            get => invitations::list,
+            post => invitations::create,
+        }
+        "/workspaces/{id}/invitations/{invitation_id}" { delete => invitations::revoke }
+        "/invitations" { get => invitations::received }
+        "/invitations/{invitation_id}/accept" { post => invitations::accept }
+        "/invitations/{invitation_id}/decline" { post => invitations::decline }
     }
     undocumented {
         "/openapi.json" { get => openapi_json }

@@ -67,7 +67,7 @@ pub struct WorkspacePage {
     pub next_cursor: Option<String>,
 }
 
-/// Query of `GET /workspaces`.
+/// Query of `GET /workspaces` (and of every list paged the same way).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
@@ -118,7 +118,13 @@ pub fn valid_name(name: &str) -> Result<String, Problem> {
 
 /// Keyset position: `(created_at, id)` of the last item of a page.
 fn encode_cursor(w: &Workspace) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}_{}", w.created_at.unix_timestamp_nanos(), w.id))
+    cursor(w.created_at, w.id)
+}
+
+/// The cursor of a page that ends at the item created at `created_at` with `id` (a list
+/// ordered by `created_at, id`).
+pub(crate) fn cursor(created_at: OffsetDateTime, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}_{}", created_at.unix_timestamp_nanos(), id))
 }
 
 fn decode_cursor(cursor: &str) -> Result<(OffsetDateTime, Uuid), Problem> {
@@ -140,7 +146,8 @@ fn decode_cursor(cursor: &str) -> Result<(OffsetDateTime, Uuid), Problem> {
     Ok((at, id.parse().map_err(|_| bad())?))
 }
 
-const SELECT_FOR_MEMBER: &str = concat!(
+/// One workspace as seen by the member `$2`: `$1` its id.
+pub(crate) const SELECT_FOR_MEMBER: &str = concat!(
     "SELECT ",
     workspace_columns!(),
     " FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id AND m.user_id = $2 \
@@ -219,8 +226,11 @@ pub async fn list(
     Ok(web::Json(WorkspacePage { items, next_cursor }))
 }
 
-/// `limit` (checked, defaulted) and the decoded `cursor` of `GET /workspaces`.
-fn list_params(query: &ListQuery) -> Result<(i64, Option<(OffsetDateTime, Uuid)>), ApiError> {
+/// `limit` (checked, defaulted) and the decoded `cursor` of `GET /workspaces` (and of every
+/// list paged the same way).
+pub(crate) fn list_params(
+    query: &ListQuery,
+) -> Result<(i64, Option<(OffsetDateTime, Uuid)>), ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Problem::bad_request("`limit` must be between 1 and 100.")

@@ -198,7 +198,12 @@ async fn protected_routes_all_require_a_token() {
         (Method::PATCH, format!("/workspaces/{id}")),
         (Method::DELETE, format!("/workspaces/{id}")),
         (Method::GET, format!("/workspaces/{id}/members")),
-        (Method::POST, format!("/workspaces/{id}/members")),
+        (Method::GET, format!("/workspaces/{id}/invitations")),
+        (Method::POST, format!("/workspaces/{id}/invitations")),
+        (Method::DELETE, format!("/workspaces/{id}/invitations/{id}")),
+        (Method::GET, "/invitations".to_owned()),
+        (Method::POST, format!("/invitations/{id}/accept")),
+        (Method::POST, format!("/invitations/{id}/decline")),
         (Method::PATCH, format!("/workspaces/{id}/members/{id}")),
         (Method::DELETE, format!("/workspaces/{id}/members/{id}")),
     ] {

@@ -353,7 +353,7 @@ fn fuzz_json_bodies_of_every_post_and_patch_never_5xx_and_4xx_are_problems() {
     let routes = [
         (Method::POST, "/workspaces".to_owned()),
         (Method::PATCH, format!("/workspaces/{w}")),
-        (Method::POST, format!("/workspaces/{w}/members")),
+        (Method::POST, format!("/workspaces/{w}/invitations")),
         (
             Method::PATCH,
             format!("/workspaces/{w}/members/{}", fx.member.id),
@@ -385,6 +385,16 @@ fn fuzz_json_bodies_of_every_post_and_patch_never_5xx_and_4xx_are_problems() {
     // The owner is still an owner of the fuzzed workspace: no body could take it away.
     let owners = fx.rt.block_on(fx.app.owner_count(w));
     assert!(owners >= 1);
+    // Whatever was invited, nobody joined without accepting.
+    let members: i64 = fx
+        .rt
+        .block_on(
+            sqlx::query_scalar("SELECT count(*) FROM workspace_members WHERE workspace_id = $1")
+                .bind(w)
+                .fetch_one(&fx.app.db.pool),
+        )
+        .unwrap();
+    assert_eq!(members, 3, "owner, viewer, member");
 }
 
 #[test]
@@ -424,13 +434,17 @@ fn fuzz_path_ids_never_5xx_and_4xx_are_problems() {
         Method::DELETE,
         Method::PUT,
     ]);
-    let strategy = (method, segment.clone(), segment, 0..3usize, body());
+    let strategy = (method, segment.clone(), segment, 0..7usize, body());
     runner()
         .run(&strategy, |(method, a, b, shape, (ct, payload))| {
             let path = match shape {
                 0 => format!("/workspaces/{a}"),
                 1 => format!("/workspaces/{a}/members"),
-                _ => format!("/workspaces/{a}/members/{b}"),
+                2 => format!("/workspaces/{a}/members/{b}"),
+                3 => format!("/workspaces/{a}/invitations"),
+                4 => format!("/workspaces/{a}/invitations/{b}"),
+                5 => format!("/invitations/{a}/accept"),
+                _ => format!("/invitations/{a}/decline"),
             };
             // The viewer: deletes and changes are refused, so the fixture survives.
             fx.check(method, &path, &fx.viewer, ct.as_deref(), payload)?;
@@ -457,7 +471,7 @@ async fn fuzz_regression_control_characters_in_an_email_are_422_not_500() {
     ] {
         let res = app
             .post(
-                &format!("/workspaces/{w}/members"),
+                &format!("/workspaces/{w}/invitations"),
                 &owner,
                 json!({ "email": email, "role": "member" }),
             )

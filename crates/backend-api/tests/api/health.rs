@@ -45,6 +45,11 @@ async fn openapi_document_lists_every_route_with_the_bearer_scheme() {
         "/workspaces/{id}",
         "/workspaces/{id}/members",
         "/workspaces/{id}/members/{user_id}",
+        "/workspaces/{id}/invitations",
+        "/workspaces/{id}/invitations/{invitation_id}",
+        "/invitations",
+        "/invitations/{invitation_id}/accept",
+        "/invitations/{invitation_id}/decline",
     ] {
         assert!(doc["paths"][path].is_object(), "missing {path}");
     }

@@ -58,15 +58,26 @@ impl TestApp {
 
     /// With `API_SECRET_PREVIOUS` set to `previous`.
     pub async fn spawn_with_previous(previous: &[&str]) -> Self {
+        Self::spawn_with(previous, &[]).await
+    }
+
+    /// With `API_SECRET_PREVIOUS` set to `previous`, and more settings (`NAME`, value).
+    pub async fn spawn_with(previous: &[&str], more: &[(&str, &str)]) -> Self {
         let db = TestDatabase::new().await;
-        let mut settings = Settings::from_source(&[
-            ("DATABASE_URL", db.url.as_str()),
-            ("API_SECRET", SECRET),
-            ("BACKEND_API_ADDR", "127.0.0.1:0"),
-            ("HTTP_WORKERS", "2"),
-            ("DATABASE_MAX_CONNECTIONS", "20"),
-        ])
-        .expect("test settings");
+        // The first of a name wins: `more` before the defaults.
+        let vars: Vec<(String, String)> = more
+            .iter()
+            .copied()
+            .chain([
+                ("DATABASE_URL", db.url.as_str()),
+                ("API_SECRET", SECRET),
+                ("BACKEND_API_ADDR", "127.0.0.1:0"),
+                ("HTTP_WORKERS", "2"),
+                ("DATABASE_MAX_CONNECTIONS", "20"),
+            ])
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let mut settings = Settings::from_source(&vars).expect("test settings");
         settings.database.options = db.options.clone();
         settings.api_secret_previous = previous.iter().map(|s| Secret::new(s).unwrap()).collect();
         let app = Application::build(settings)
@@ -81,20 +92,22 @@ impl TestApp {
         }
     }
 
-    /// Inserts a user directly (the gateway owns registration) and mints a token for them.
+    /// Inserts a user directly (the gateway owns registration), with a verified email, and
+    /// mints a token for them.
     pub async fn user(&self, email: &str) -> TestUser {
         let id = Uuid::now_v7();
         sqlx::query(
-            "INSERT INTO users (id, email, email_key, name, password_hash) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO users (id, email, email_key, name, password_hash, email_verified_at) \
+             VALUES ($1, $2, $3, $4, $5, now())",
         )
-            .bind(id)
-            .bind(email)
-            .bind(web_common::email::key(email))
-            .bind(email.split('@').next().unwrap())
-            .bind("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA")
-            .execute(&self.db.pool)
-            .await
-            .unwrap();
+        .bind(id)
+        .bind(email)
+        .bind(web_common::email::key(email))
+        .bind(email.split('@').next().unwrap())
+        .bind("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA")
+        .execute(&self.db.pool)
+        .await
+        .unwrap();
         let token = mint_token(SECRET, id, email, DEFAULT_TTL);
         TestUser {
             id,
@@ -157,6 +170,60 @@ impl TestApp {
             .execute(&self.db.pool)
             .await
             .unwrap();
+    }
+
+    /// Marks `user`'s email verified (now) or unverified, directly in the database.
+    pub async fn set_verified(&self, user: &TestUser, verified: bool) {
+        sqlx::query(
+            "UPDATE users SET email_verified_at = CASE WHEN $2 THEN now() END WHERE id = $1",
+        )
+        .bind(user.id)
+        .bind(verified)
+        .execute(&self.db.pool)
+        .await
+        .unwrap();
+    }
+
+    /// Invites `email` to `workspace` with `role` as `inviter` through the API; the
+    /// invitation's id (the answer must be 201).
+    pub async fn invite(
+        &self,
+        inviter: &TestUser,
+        workspace: Uuid,
+        email: &str,
+        role: &str,
+    ) -> Uuid {
+        let res = self
+            .post(
+                &format!("/workspaces/{workspace}/invitations"),
+                inviter,
+                serde_json::json!({ "email": email, "role": role }),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        res.body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// The queued mails, oldest first: `(kind, recipient, data)`.
+    pub async fn outbox(&self) -> Vec<(String, String, Value)> {
+        sqlx::query_as("SELECT kind, recipient, data::text FROM mail_outbox ORDER BY id")
+            .fetch_all(&self.db.pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(kind, recipient, data): (String, String, String)| {
+                (kind, recipient, serde_json::from_str(&data).unwrap())
+            })
+            .collect()
+    }
+
+    /// An invitation's stored status (None: no such row).
+    pub async fn invitation_status(&self, invitation: Uuid) -> Option<String> {
+        sqlx::query_scalar("SELECT status::text FROM workspace_invitations WHERE id = $1")
+            .bind(invitation)
+            .fetch_optional(&self.db.pool)
+            .await
+            .unwrap()
     }
 
     /// `user`'s role in `workspace` according to the database.

@@ -7,6 +7,7 @@ mod errors;
 mod fuzz;
 mod health;
 mod helpers;
+mod invitations;
 mod members;
 mod roles;
 mod routes;

@@ -1,4 +1,5 @@
-//! The full role matrix: owner / admin / member / viewer / outsider x every workspace action.
+//! The full role matrix: owner / admin / member / viewer / outsider x every workspace action,
+//! inviting with every role included (who may invite whom with which role).
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -11,8 +12,12 @@ enum Action {
     ListMembers,
     Rename,
     Delete,
-    AddViewer,
-    AddOwner,
+    InviteViewer,
+    InviteMember,
+    InviteAdmin,
+    InviteOwner,
+    ListInvitations,
+    RevokeInvitation,
     ChangeMemberRole,
     RemoveMember,
     PromoteToOwner,
@@ -26,8 +31,10 @@ fn expected(action: Action) -> [u16; 5] {
         Read | ListMembers => [200, 200, 200, 200, 404],
         Rename => [200, 200, 403, 403, 404],
         Delete => [204, 403, 403, 403, 404],
-        AddViewer => [201, 201, 403, 403, 404],
-        AddOwner => [201, 403, 403, 403, 404],
+        InviteViewer | InviteMember | InviteAdmin => [201, 201, 403, 403, 404],
+        InviteOwner => [201, 403, 403, 403, 404],
+        ListInvitations => [200, 200, 403, 403, 404],
+        RevokeInvitation => [204, 204, 403, 403, 404],
         ChangeMemberRole => [200, 200, 403, 403, 404],
         RemoveMember => [204, 204, 403, 403, 404],
         PromoteToOwner => [200, 403, 403, 403, 404],
@@ -41,6 +48,8 @@ struct Fixture {
     target_member: TestUser,
     second_owner: TestUser,
     newcomer: TestUser,
+    /// A pending invitation of the workspace.
+    invitation: uuid::Uuid,
 }
 
 async fn fixture(app: &TestApp, n: usize) -> Fixture {
@@ -58,12 +67,21 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
     let second_owner = app.user(&format!("owner2-{n}@example.com")).await;
     app.join(workspace, &second_owner, "owner").await;
     let newcomer = app.user(&format!("new{n}@example.com")).await;
+    let invitation = app
+        .invite(
+            &callers[0],
+            workspace,
+            &format!("invited{n}@example.com"),
+            "member",
+        )
+        .await;
     Fixture {
         workspace,
         callers,
         target_member,
         second_owner,
         newcomer,
+        invitation,
     }
 }
 
@@ -79,15 +97,24 @@ fn request(action: Action, f: &Fixture) -> (Method, String, Option<Value>) {
             Some(json!({ "name": "renamed" })),
         ),
         Delete => (Method::DELETE, format!("/workspaces/{w}"), None),
-        AddViewer => (
-            Method::POST,
-            format!("/workspaces/{w}/members"),
-            Some(json!({ "email": f.newcomer.email, "role": "viewer" })),
-        ),
-        AddOwner => (
-            Method::POST,
-            format!("/workspaces/{w}/members"),
-            Some(json!({ "email": f.newcomer.email, "role": "owner" })),
+        InviteViewer | InviteMember | InviteAdmin | InviteOwner => {
+            let role = match action {
+                InviteViewer => "viewer",
+                InviteMember => "member",
+                InviteAdmin => "admin",
+                _ => "owner",
+            };
+            (
+                Method::POST,
+                format!("/workspaces/{w}/invitations"),
+                Some(json!({ "email": f.newcomer.email, "role": role })),
+            )
+        }
+        ListInvitations => (Method::GET, format!("/workspaces/{w}/invitations"), None),
+        RevokeInvitation => (
+            Method::DELETE,
+            format!("/workspaces/{w}/invitations/{}", f.invitation),
+            None,
         ),
         ChangeMemberRole => (
             Method::PATCH,
@@ -120,8 +147,12 @@ async fn every_role_gets_exactly_the_expected_status_for_every_action() {
         Action::ListMembers,
         Action::Rename,
         Action::Delete,
-        Action::AddViewer,
-        Action::AddOwner,
+        Action::InviteViewer,
+        Action::InviteMember,
+        Action::InviteAdmin,
+        Action::InviteOwner,
+        Action::ListInvitations,
+        Action::RevokeInvitation,
         Action::ChangeMemberRole,
         Action::RemoveMember,
         Action::PromoteToOwner,
@@ -129,6 +160,7 @@ async fn every_role_gets_exactly_the_expected_status_for_every_action() {
     ];
     let roles = ["owner", "admin", "member", "viewer", "outsider"];
     let mut n = 0;
+    use Action::*;
     for action in actions {
         for (i, role) in roles.iter().enumerate() {
             // A fresh workspace per case, so a destructive action never changes the next case.
@@ -144,6 +176,33 @@ async fn every_role_gets_exactly_the_expected_status_for_every_action() {
             );
             if res.status.is_client_error() {
                 res.problem(res.status.as_u16());
+            }
+            // An invitation is made exactly when it is allowed, and nobody joins by it.
+            if let InviteViewer | InviteMember | InviteAdmin | InviteOwner = action {
+                let made: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM workspace_invitations \
+                     WHERE workspace_id = $1 AND email_key = $2",
+                )
+                .bind(f.workspace)
+                .bind(&f.newcomer.email)
+                .fetch_one(&app.db.pool)
+                .await
+                .unwrap();
+                assert_eq!(
+                    made,
+                    i64::from(res.status.is_success()),
+                    "{action:?} as {role}"
+                );
+                assert_eq!(app.role_in_db(f.workspace, &f.newcomer).await, None);
+            }
+            if let RevokeInvitation = action {
+                let status = app.invitation_status(f.invitation).await;
+                let expected = if res.status.is_success() {
+                    "revoked"
+                } else {
+                    "pending"
+                };
+                assert_eq!(status.as_deref(), Some(expected), "{action:?} as {role}");
             }
         }
     }

@@ -410,7 +410,8 @@ async fn token_minted_for_another_audience_is_401() {
 // Cross-tenant access
 // ---------------------------------------------------------------------------------------------
 
-/// Everything the authorization rules protect: workspaces and memberships, sorted.
+/// Everything the authorization rules protect: workspaces, memberships, invitations and the
+/// mails they queue, sorted.
 async fn snapshot(app: &TestApp) -> Vec<String> {
     let workspaces: Vec<(Uuid, String, Option<Uuid>, String)> =
         sqlx::query_as("SELECT id, name, created_by, updated_at::text FROM workspaces ORDER BY id")
@@ -424,10 +425,24 @@ async fn snapshot(app: &TestApp) -> Vec<String> {
     .fetch_all(&app.db.pool)
     .await
     .unwrap();
+    let invitations: Vec<(Uuid, Uuid, String, String, String)> = sqlx::query_as(
+        "SELECT id, workspace_id, email_key, role::text, status::text FROM workspace_invitations \
+         ORDER BY id",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    let mails: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, recipient FROM mail_outbox ORDER BY id")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
     workspaces
         .iter()
         .map(|w| format!("{w:?}"))
         .chain(members.iter().map(|m| format!("{m:?}")))
+        .chain(invitations.iter().map(|i| format!("{i:?}")))
+        .chain(mails.iter().map(|m| format!("{m:?}")))
         .collect()
 }
 
@@ -473,8 +488,8 @@ async fn tenants(app: &TestApp) -> Tenants {
     }
 }
 
-/// Every workspace and member route on workspace `w`, with a body that would succeed for an
-/// owner; member routes target `target`.
+/// Every workspace, member and invitation route on workspace `w`, with a body that would
+/// succeed for an owner; member and invitation routes target `target`.
 fn every_route(w: Uuid, target: Uuid, email: &str) -> Vec<(Method, String, Option<Value>)> {
     vec![
         (Method::GET, format!("/workspaces/{w}"), None),
@@ -486,11 +501,6 @@ fn every_route(w: Uuid, target: Uuid, email: &str) -> Vec<(Method, String, Optio
         (Method::DELETE, format!("/workspaces/{w}"), None),
         (Method::GET, format!("/workspaces/{w}/members"), None),
         (
-            Method::POST,
-            format!("/workspaces/{w}/members"),
-            Some(json!({ "email": email, "role": "owner" })),
-        ),
-        (
             Method::PATCH,
             format!("/workspaces/{w}/members/{target}"),
             Some(json!({ "role": "viewer" })),
@@ -498,6 +508,17 @@ fn every_route(w: Uuid, target: Uuid, email: &str) -> Vec<(Method, String, Optio
         (
             Method::DELETE,
             format!("/workspaces/{w}/members/{target}"),
+            None,
+        ),
+        (Method::GET, format!("/workspaces/{w}/invitations"), None),
+        (
+            Method::POST,
+            format!("/workspaces/{w}/invitations"),
+            Some(json!({ "email": email, "role": "owner" })),
+        ),
+        (
+            Method::DELETE,
+            format!("/workspaces/{w}/invitations/{target}"),
             None,
         ),
     ]
@@ -650,7 +671,7 @@ async fn admin_gets_403_on_owner_only_actions_and_nothing_changes() {
         (Method::DELETE, format!("/workspaces/{w}"), None),
         (
             Method::POST,
-            format!("/workspaces/{w}/members"),
+            format!("/workspaces/{w}/invitations"),
             Some(json!({ "email": "mick@example.com", "role": "owner" })),
         ),
         (
@@ -699,16 +720,27 @@ async fn ids_in_the_body_never_override_the_path() {
         b
     };
 
-    // Mallory adds zoe to HER workspace, naming Ada's in the body: zoe lands in Mallory's only.
+    // Mallory invites zoe to HER workspace, naming Ada's in the body, and zoe accepts, naming
+    // Ada's too: zoe lands in Mallory's only.
     let res = app
         .post(
-            &format!("/workspaces/{m}/members"),
+            &format!("/workspaces/{m}/invitations"),
             &t.mallory,
             with(json!({ "email": "zoe@example.com", "role": "owner" })),
         )
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
-    assert_eq!(res.body["user_id"], zoe.id.to_string());
+    assert_eq!(res.body["workspace_id"], m.to_string());
+    let invitation = res.body["id"].as_str().unwrap().to_owned();
+    let res = app
+        .post(
+            &format!("/invitations/{invitation}/accept"),
+            &zoe,
+            with(json!({ "role": "owner" })),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["id"], m.to_string());
     assert_eq!(app.role_in_db(m, &zoe).await.as_deref(), Some("owner"));
     assert_eq!(app.role_in_db(w, &zoe).await, None);
 
