@@ -268,7 +268,10 @@ impl Sender {
             Err(e) => return failed(format!("cannot build the message: {e}")),
         };
         match tokio::time::timeout(self.settings.smtp_timeout, transport.send(message)).await {
-            Ok(Ok(_)) => Outcome::Sent,
+            Ok(Ok(_)) => {
+                tracing::info!("mail sent");
+                Outcome::Sent
+            }
             Ok(Err(e)) => Outcome::Failed {
                 reason: format!("SMTP: {e}"),
                 permanent: e.is_permanent(),
@@ -289,7 +292,6 @@ impl Sender {
         .bind(id)
         .execute(&self.pool)
         .await?;
-        tracing::info!("mail sent");
         Ok(())
     }
 
