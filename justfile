@@ -29,21 +29,25 @@ dev-check:
     DATABASE_URL={{test_db}} scripts/dev_check.sh
 
 # Install the test peers' npm packages (the tests also do this on first use): the real OpenID
-# Provider goes under <target>/npm/oidc-provider-<first 16 hex of sha256(package-lock.json)>/, by
-# the same rule and file lock as crates/test-support/src/oidc_provider.rs (Node.js and npm needed).
+# Provider and the SMTP server (maildev, also `just dev`'s mail catcher), each under
+# <target>/npm/<peer>-<first 16 hex of sha256(package-lock.json)>/, by the same rule and file lock
+# as crates/test-support/src/npm.rs (Node.js and npm needed).
 peers:
     #!/usr/bin/env bash
     set -euo pipefail
-    src=crates/test-support/peers/oidc-provider
-    dir="$(scripts/target-dir)/npm/oidc-provider-$(sha256sum "$src/package-lock.json" | cut -c1-16)"
-    mkdir -p "$dir"
-    flock "$dir/.install.lock" bash -c '
-        test -f "$2/node_modules/.package-lock.json" && exit 0
-        cp "$1/package.json" "$1/package-lock.json" "$2/"
-        cd "$2" && npm ci --no-audit --no-fund --ignore-scripts
-    ' _ "$src" "$dir"
-    cp "$src/provider.mjs" "$dir/provider.mjs"
-    echo "oidc-provider peer installed in $dir"
+    for peer in oidc-provider:provider.mjs maildev:sink.js; do
+        name="${peer%%:*}" script="${peer#*:}"
+        src="crates/test-support/peers/$name"
+        dir="$(scripts/target-dir)/npm/$name-$(sha256sum "$src/package-lock.json" | cut -c1-16)"
+        mkdir -p "$dir"
+        flock "$dir/.install.lock" bash -c '
+            test -f "$2/node_modules/.package-lock.json" && exit 0
+            cp "$1/package.json" "$1/package-lock.json" "$2/"
+            cd "$2" && npm ci --no-audit --no-fund --ignore-scripts
+        ' _ "$src" "$dir"
+        cp "$src/$script" "$dir/$script"
+        echo "$name peer installed in $dir"
+    done
 
 # Formatting check and clippy with warnings as errors.
 lint:

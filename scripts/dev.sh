@@ -5,9 +5,12 @@
 #     target/dev-postgres made with the machine's initdb/pg_ctl; else `docker compose up -d postgres`.
 #  2. Development secrets generated into .env (git-ignored) on first run.
 #  3. Migrations, then a demo user and workspace (printed below).
-#  4. backend-api (:8080) and frontend-gateway (:3000) with prefixed logs, rebuilt and restarted
+#  4. A mail catcher (maildev, the tests' SMTP server, installed by `just peers`) on 127.0.0.1
+#     (SMTP 1025, web page 1080, or free ports when taken), with SMTP_URL pointed at it, unless
+#     the environment or .env sets SMTP_URL; without Node.js the gateway logs its mail instead.
+#  5. backend-api (:8080) and frontend-gateway (:3000) with prefixed logs, rebuilt and restarted
 #     when their sources change (a polling loop over `find`: no extra tool needed).
-#  5. Ctrl-C stops everything it started.
+#  6. Ctrl-C stops everything it started.
 # The binaries are run from cargo's own target directory (scripts/target-dir), so a
 # CARGO_TARGET_DIR or a cargo config's `build.target-dir` is honoured.
 set -euo pipefail
@@ -68,6 +71,30 @@ else
     die "No Postgres found. Set DATABASE_URL, or install PostgreSQL (Debian: apt-get install postgresql), or Docker."
 fi
 
+# --- mail catcher ------------------------------------------------------------------------
+mail_pid=""
+port_free() { python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)) == 0)"; }
+free_port() {
+    if port_free "$1"; then echo "$1"; else
+        python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
+    fi
+}
+if [ -n "${SMTP_URL:-}" ] || grep -q '^SMTP_URL=..*' .env; then
+    say "mail: SMTP_URL is set (environment / .env), so no mail catcher is started"
+elif command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && command -v just >/dev/null 2>&1; then
+    just peers >/dev/null
+    MAILDEV="$(scripts/target-dir)/npm/maildev-$(sha256sum crates/test-support/peers/maildev/package-lock.json | cut -c1-16)"
+    smtp_port=$(free_port "${DEV_SMTP_PORT:-1025}")
+    mail_web_port=$(free_port "${DEV_MAIL_WEB_PORT:-1080}")
+    node "$MAILDEV/node_modules/maildev/bin/maildev" --ip 127.0.0.1 --smtp "$smtp_port" --web "$mail_web_port" \
+        > >(sed -u "s/^/$(printf '\033[33m')mail    | $(printf '\033[0m')/") 2>&1 &
+    mail_pid=$!
+    export SMTP_URL="smtp://127.0.0.1:$smtp_port"
+    say "mail catcher: http://127.0.0.1:$mail_web_port shows every message the gateway sends (SMTP_URL=$SMTP_URL)"
+else
+    say "mail: no Node.js (or just) to run the mail catcher; the gateway writes each message to its log instead"
+fi
+
 pids=()
 stop_services() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -78,6 +105,7 @@ cleanup() {
     trap - INT TERM EXIT
     say "stopping..."
     stop_services
+    if [ -n "$mail_pid" ]; then kill -TERM "$mail_pid" 2>/dev/null || true; wait "$mail_pid" 2>/dev/null || true; fi
     if [ -n "$started_pg" ]; then as_pg "$(pg_bin pg_ctl)" -D "$PGDIR/data" -m fast stop >/dev/null || true; fi
     say "stopped"
 }
@@ -109,6 +137,7 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 say "ready: http://localhost:3000   (sources are watched; Ctrl-C stops everything)"
+[ -z "$mail_pid" ] || say "mail catcher: http://127.0.0.1:$mail_web_port"
 
 # --- restart on change: poll the sources once a second (bash + find, no extra tool) ---------
 while true; do

@@ -2,8 +2,9 @@
 # `just dev-check`: runs `just dev` (scripts/dev.sh) the way a newcomer does and checks that
 # the whole stack comes up: a throwaway database on DATABASE_URL's server, then the gateway's
 # /readyz on :3000, the demo user signing in through the gateway, its demo workspace through
-# the proxy, and Ctrl-C (SIGINT) stopping every process dev.sh started. CI runs it with
-# CARGO_TARGET_DIR set, so a script that looks for binaries under ./target fails here.
+# the proxy, the mail catcher answering (when Node.js is there), and Ctrl-C (SIGINT) stopping
+# every process dev.sh started. CI runs it with CARGO_TARGET_DIR set, so a script that looks
+# for binaries under ./target fails here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,6 +68,14 @@ assert "Demo workspace" in names, names
 print(f"signed in as {session['user']['email']}; workspaces: {names}")
 PY
 
+# The mail catcher (when Node.js is here, as in CI) answers, and must stop with the rest.
+MAIL_PORT=$(sed -n 's/.*mail catcher: http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG" | head -n1)
+if [ -n "$MAIL_PORT" ]; then
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MAIL_PORT/email', timeout=5)" ||
+        die "the mail catcher does not answer on $MAIL_PORT"
+    say "the mail catcher answers on $MAIL_PORT"
+fi
+
 say "Ctrl-C"
 kill -INT -- "-$DEV_PID"
 for _ in $(seq 1 30); do
@@ -74,7 +83,7 @@ for _ in $(seq 1 30); do
     sleep 0.5
 done
 if kill -0 "$DEV_PID" 2>/dev/null; then die "just dev did not stop on Ctrl-C"; fi
-for port in 3000 8080; do
+for port in 3000 8080 $MAIL_PORT; do
     if python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $port)) != 0)"; then
         die "something still listens on $port after Ctrl-C"
     fi

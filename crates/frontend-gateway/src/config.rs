@@ -20,6 +20,7 @@ use web_common::settings::{DatabaseSettings, LogSettings, ServerSettings};
 use crate::identity::password::{default_concurrency, default_queue};
 use crate::identity::throttle::Limits;
 use crate::identity::{AuthSettings, SignInSettings, provider_config};
+use crate::mail::MailSettings;
 use crate::origin::PublicOrigin;
 use crate::proxy::ProxySettings;
 use crate::proxy::forwarded::TrustedProxies;
@@ -60,12 +61,15 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// The upstreams, the rewrite table and the proxy's limits.
     pub proxy: ProxySettings,
+    /// `SMTP_URL` (required in production) and `MAIL_FROM`: how the outbox's mail is sent.
+    pub mail: MailSettings,
 }
 
 impl Settings {
     /// Reads settings from `src`.
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
         let app_env: AppEnv = parsed_or(src, "APP_ENV", AppEnv::Development)?;
+        let public_origin = public_origin(src, app_env)?;
         let settings = Self {
             server: ServerSettings::from_source(src, "GATEWAY_ADDR", 3000)?,
             client_request_timeout: secs(src, "CLIENT_REQUEST_TIMEOUT_SECS", 5)?,
@@ -73,7 +77,7 @@ impl Settings {
             database: DatabaseSettings::from_source(src)?,
             app_env,
             log: LogSettings::from_source(src, app_env.is_production())?,
-            public_origin: public_origin(src, app_env)?,
+            public_origin: public_origin.clone(),
             trusted_proxies: match src.get("TRUSTED_PROXIES") {
                 None => TrustedProxies::default(),
                 Some(list) => list
@@ -84,6 +88,7 @@ impl Settings {
             sign_in: sign_in(src)?,
             auth: provider_config::auth(src, app_env)?,
             proxy: proxy(src)?,
+            mail: MailSettings::from_source(src, app_env, &public_origin)?,
         };
         Ok(settings)
     }
@@ -296,6 +301,9 @@ mod tests {
             "SESSION_KEY",
             KEY,
         );
+        let err = Settings::from_source(&vars).unwrap_err();
+        assert!(err.to_string().contains("SMTP_URL"), "{err}");
+        let vars = with(vars, "SMTP_URL", "smtp://mail.a.example:587?tls=required");
         let s = Settings::from_source(&vars).unwrap();
         assert_eq!(s.public_origin.as_str(), "https://a.example");
         assert!(s.public_origin.is_https());

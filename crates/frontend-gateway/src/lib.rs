@@ -12,7 +12,7 @@
 //! * [`proxy`]: everything else goes upstream: the rewrite table, forwarding headers, the
 //!   token-injecting hop and its streams.
 //!
-//! Around them: [`guard`] (the checks every request passes first: path, header size,
+//! Around them: [`mail`] (the outbox's messages, sent over SMTP in the background), [`guard`] (the checks every request passes first: path, header size,
 //! cross-site), [`deadline`] (the body deadline of what the gateway answers itself), [`pages`]
 //! (the web app, embedded), [`health`] (`/healthz`, `/readyz`), [`origin`] (`PUBLIC_ORIGIN`,
 //! HSTS), [`cookies`] (every cookie the gateway sets), [`error`] (the one error type),
@@ -25,6 +25,7 @@ pub mod error;
 pub mod guard;
 pub mod health;
 pub mod identity;
+pub mod mail;
 pub mod origin;
 pub mod pages;
 pub mod proxy;

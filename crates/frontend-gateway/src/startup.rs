@@ -14,6 +14,7 @@ use crate::identity::csrf::Csrf;
 use crate::identity::password::{self, Hasher};
 use crate::identity::providers::{Providers, oauth};
 use crate::identity::{self, Identity};
+use crate::mail::Sender;
 use crate::proxy::{self, Proxy};
 use crate::session::{self, Sessions};
 use crate::{deadline, guard, health, origin, pages};
@@ -53,6 +54,7 @@ pub struct Application {
     pool: sqlx::PgPool,
     provider_timeout: Duration,
     hasher: Hasher,
+    mail: Sender,
 }
 
 impl std::fmt::Debug for Application {
@@ -106,6 +108,12 @@ impl Application {
             settings.trusted_proxies.clone(),
         );
         let hasher = identity.hasher.clone();
+        let mail = Sender::new(
+            pool.clone(),
+            settings.database.options.clone(),
+            settings.mail.clone(),
+            settings.public_origin.clone(),
+        );
         let server = server(
             listener,
             settings,
@@ -122,6 +130,7 @@ impl Application {
             pool,
             provider_timeout,
             hasher,
+            mail,
         })
     }
 
@@ -137,7 +146,7 @@ impl Application {
     }
 
     /// Serves until the server is stopped (SIGINT/SIGTERM), deleting expired sessions and
-    /// sign-in flows meanwhile, and discovering the OpenID providers (retrying those that do
+    /// sign-in flows and sending the mail outbox meanwhile, and discovering the OpenID providers (retrying those that do
     /// not answer) in the background.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let oidc = self.providers.oidc().cloned().collect();
@@ -146,6 +155,7 @@ impl Application {
             result = self.server => result,
             () = self.sessions.clean_up_periodically(SESSION_CLEAN_UP_EVERY) => Ok(()),
             () = identity::clean_up_periodically(self.pool, SESSION_CLEAN_UP_EVERY) => Ok(()),
+            () = self.mail.run() => Ok(()),
         }
     }
 }

@@ -101,6 +101,36 @@ fn a_bad_setting_stops_the_gateway_with_exit_status_78_naming_the_variable() {
 }
 
 #[test]
+fn production_without_an_smtp_url_stops_with_exit_status_78_naming_it() {
+    let dir = scratch_dir();
+    let production = [
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unused"),
+        ("API_SECRET", API_SECRET),
+        ("APP_ENV", "production"),
+        ("PUBLIC_ORIGIN", "https://app.example"),
+        (
+            "SESSION_KEY",
+            "startup-test session key: sixty-four bytes or more are required here!!",
+        ),
+    ];
+    let (code, stderr) = run(&dir, &production);
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(
+        stderr.starts_with("frontend-gateway: configuration error: SMTP_URL is not set"),
+        "{stderr}"
+    );
+    // With it (and the database unreachable) the settings pass: no SMTP connection is made
+    // at start-up, so the gateway gets as far as the database.
+    let mut env = production.to_vec();
+    env.push(("SMTP_URL", "smtp://127.0.0.1:1"));
+    env.push(("DATABASE_ACQUIRE_TIMEOUT_SECS", "1"));
+    let (code, stderr) = run(&dir, &env);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!stderr.contains("configuration error"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn settings_come_from_dot_env_in_the_working_directory_without_overriding_the_environment() {
     let dir = scratch_dir();
     std::fs::write(

@@ -15,10 +15,15 @@
 //! The identity-provider peers: [`oidc_provider`] (the real `oidc-provider`, on Node.js),
 //! [`hostile`] (an OpenID provider that misbehaves on purpose) and [`github`] (GitHub's
 //! documented shapes).
+//!
+//! The mail peer: [`smtp`] (the real `maildev`, an SMTP server whose REST API lists what it
+//! received: [`smtp::MailSink`]).
 
 mod db;
 pub mod github;
 pub mod hostile;
+mod npm;
 pub mod oidc_provider;
+pub mod smtp;
 
 pub use db::{TestDatabase, mint_token, worker_threads};

@@ -17,9 +17,7 @@
 //! `backchannel_logout_uri`), not `email` or `name`; those come from userinfo, as OpenID Connect
 //! Core says for claims requested by scope when an access token is issued.
 
-use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,7 +25,8 @@ use std::time::Duration;
 use reqwest::redirect::Policy;
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+
+use crate::npm;
 
 const PACKAGE_JSON: &str = include_str!("../peers/oidc-provider/package.json");
 const PACKAGE_LOCK: &str = include_str!("../peers/oidc-provider/package-lock.json");
@@ -101,9 +100,16 @@ impl OidcProvider {
     /// Installs the npm packages if needed, starts the provider and waits (30 s at most) for it
     /// to listen. Panics with the provider's stderr if it does not.
     pub async fn start(config: ProviderConfig) -> OidcProvider {
-        let dir = tokio::task::spawn_blocking(install)
-            .await
-            .unwrap_or_else(|e| panic!("installing oidc-provider failed: {e}"));
+        let dir = tokio::task::spawn_blocking(|| {
+            npm::install(
+                "oidc-provider",
+                PACKAGE_JSON,
+                PACKAGE_LOCK,
+                &[("provider.mjs", PROVIDER_MJS)],
+            )
+        })
+        .await
+        .unwrap_or_else(|e| panic!("installing oidc-provider failed: {e}"));
         let wire = WireConfig {
             port: config.port.unwrap_or(0),
             clients: &config.clients,
@@ -208,72 +214,6 @@ impl Drop for OidcProvider {
             eprintln!("oidc-provider {} stderr:\n{}", self.issuer, self.log());
         }
     }
-}
-
-/// The target directory: `CARGO_TARGET_DIR` (relative to the workspace root when relative),
-/// else `<workspace root>/target`.
-fn target_dir() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("test-support sits two levels below the workspace root");
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => workspace.join(dir),
-        _ => workspace.join("target"),
-    }
-}
-
-/// Makes sure `<target>/npm/oidc-provider-<lock hash>/` holds the packages and the current
-/// `provider.mjs`; returns that directory. One process at a time, under a file lock.
-fn install() -> PathBuf {
-    let digest = Sha256::digest(PACKAGE_LOCK.as_bytes());
-    let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    let dir = target_dir()
-        .join("npm")
-        .join(format!("oidc-provider-{short}"));
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    let lock: File = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(".install.lock"))
-        .unwrap_or_else(|e| panic!("cannot open the install lock in {}: {e}", dir.display()));
-    lock.lock()
-        .unwrap_or_else(|e| panic!("cannot lock {}: {e}", dir.display()));
-    if !dir.join("node_modules/.package-lock.json").exists() {
-        write_if_changed(&dir.join("package.json"), PACKAGE_JSON);
-        write_if_changed(&dir.join("package-lock.json"), PACKAGE_LOCK);
-        let output = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
-            .current_dir(&dir)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run `npm` (it comes with Node.js): {e}"));
-        if !output.status.success() {
-            panic!(
-                "`npm ci` in {} failed ({}):\n{}{}",
-                dir.display(),
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-    }
-    // Next to node_modules, so that Node's ESM resolution finds `oidc-provider`.
-    write_if_changed(&dir.join("provider.mjs"), PROVIDER_MJS);
-    drop(lock);
-    dir
-}
-
-/// Writes `contents` to `path` unless it already holds them; by rename, so that a provider
-/// starting in another process never reads half a file.
-fn write_if_changed(path: &Path, contents: &str) {
-    if fs::read(path).is_ok_and(|current| current == contents.as_bytes()) {
-        return;
-    }
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    fs::write(&temporary, contents)
-        .and_then(|()| fs::rename(&temporary, path))
-        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
 /// One person's browser on the provider's pages: it keeps the provider's cookies and follows
@@ -533,6 +473,7 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use rand::RngCore;
     use serde_json::Value;
+    use sha2::{Digest, Sha256};
     use tokio::sync::mpsc;
 
     use super::*;

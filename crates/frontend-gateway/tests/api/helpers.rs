@@ -6,11 +6,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use frontend_gateway::identity::password::Hasher;
+use frontend_gateway::mail::SmtpUrl;
 use frontend_gateway::session::Sessions;
 use frontend_gateway::{Application, Settings};
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::Value;
 use test_support::TestDatabase;
+use test_support::smtp::MailSink;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const API_SECRET: &str = "integration-test api secret, long enough for HS256";
@@ -46,8 +48,47 @@ impl TestApp {
 
     /// A gateway in front of `upstream`, with `tweak` applied to its settings.
     pub async fn spawn_with(upstream: Upstream, tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_on(TestDatabase::new().await, upstream, tweak).await
+    }
+
+    /// A gateway in front of `upstream` sending its mail to a new [`MailSink`] (polling every
+    /// 500 ms, retrying after 200 ms, doubling), with `tweak` applied after that.
+    pub async fn spawn_with_mail(
+        upstream: Upstream,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> (Self, MailSink) {
+        Self::spawn_with_mail_on(TestDatabase::new().await, upstream, tweak).await
+    }
+
+    /// [`TestApp::spawn_with_mail`] on `db` (rows already in it are sent once it starts).
+    pub async fn spawn_with_mail_on(
+        db: TestDatabase,
+        upstream: Upstream,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> (Self, MailSink) {
+        let sink = MailSink::start().await;
+        let smtp: SmtpUrl = sink
+            .smtp_url()
+            .parse()
+            .expect("the sink's URL is an SMTP URL");
+        let app = Self::spawn_on(db, upstream, |s| {
+            s.mail.smtp = Some(smtp);
+            s.mail.poll_interval = Duration::from_millis(500);
+            s.mail.base_backoff = Duration::from_millis(200);
+            s.mail.max_backoff = Duration::from_secs(2);
+            tweak(s);
+        })
+        .await;
+        (app, sink)
+    }
+
+    /// A gateway on `db` in front of `upstream`, with `tweak` applied to its settings.
+    pub async fn spawn_on(
+        db: TestDatabase,
+        upstream: Upstream,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
         web_common::telemetry::init(&web_common::settings::LogSettings::default());
-        let db = TestDatabase::new().await;
         let backend_url = match upstream {
             Upstream::Url(url) => url,
             Upstream::Backend => {

@@ -5,6 +5,7 @@ mod flow;
 mod github;
 mod helpers;
 mod hostile;
+mod mail;
 mod oidc;
 mod pages;
 mod proxy;

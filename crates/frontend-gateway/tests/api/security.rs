@@ -1314,6 +1314,10 @@ fn production_startup_refuses_missing_or_short_secrets_and_a_non_http_backend_ur
         ),
         ("PUBLIC_ORIGIN", "https://app.example"),
         ("BACKEND_API_URL", "http://backend-api:8080"),
+        (
+            "SMTP_URL",
+            "smtp://mailer:a-mail-password@mail.example:587?tls=required",
+        ),
     ];
     let with = |name: &str, value: Option<&str>| -> Vec<(String, String)> {
         good.iter()
@@ -1339,6 +1343,12 @@ fn production_startup_refuses_missing_or_short_secrets_and_a_non_http_backend_ur
         ("BACKEND_API_URL", Some("http://user:pass@backend-api")),
         ("PUBLIC_ORIGIN", None),
         ("TRUSTED_PROXIES", Some("not-an-ip")),
+        ("SMTP_URL", None),
+        (
+            "SMTP_URL",
+            Some("smtp://mailer:a-mail-password@mail.example?tls=sometimes"),
+        ),
+        ("MAIL_FROM", Some("not a mailbox at all")),
     ];
     for (name, value) in cases {
         let err = Settings::from_source(&with(name, value))

@@ -329,6 +329,7 @@ fn production(origin: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
             "a production session key, which has to be at least sixty-four bytes long",
         ),
         ("PUBLIC_ORIGIN", origin),
+        ("SMTP_URL", "smtp://127.0.0.1:1"),
     ]
     .iter()
     .chain(extra)
