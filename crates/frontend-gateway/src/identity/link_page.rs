@@ -85,7 +85,10 @@ pub fn outcome(
         escape(link_href),
         escape(link_text),
     );
-    pages::rendered(status, document(title, &body))
+    let mut res = pages::rendered(status, document(title, &body));
+    // A page, not an API error: the problem middleware leaves it as it is.
+    res.extensions_mut().insert(web_common::problem::Untouched);
+    res
 }
 
 /// The page of a link that is used, expired, unknown or tampered with (all look the same).

@@ -1,6 +1,7 @@
 //! Integration tests: real Postgres, real HTTP, the gateway in-process on port 0.
 
 mod auth;
+mod email_flows;
 mod flow;
 mod github;
 mod helpers;

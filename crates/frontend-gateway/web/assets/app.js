@@ -1039,7 +1039,7 @@ function invitationsPage() {
   function invitationItem(inv) {
     const name = invitationWorkspaceName(inv);
     const role = String(inv.role || '');
-    const inviter = inv.invitedByName || inv.invited_by_name || (inv.invitedBy && inv.invitedBy.name);
+    const inviter = inv.inviter_name || inv.invitedByName || inv.invited_by_name || (inv.invitedBy && inv.invitedBy.name);
     const expires = timeEl(inv.expiresAt || inv.expires_at);
     return el(
       'li',
