@@ -14,6 +14,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use test_support::TestDatabase;
 use test_support::oidc_provider::{AccountConfig, ClientConfig, OidcProvider, ProviderConfig};
+use test_support::smtp::MailSink;
 
 type Result<T = (), E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
 
@@ -38,13 +39,9 @@ fn settings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// backend-api and frontend-gateway on a fresh database; returns the gateway's origin.
-async fn start_stack(db: &TestDatabase) -> String {
-    start_stack_on(db, free_port(), &[]).await
-}
-
-/// Like [`start_stack`], with the gateway on `port` (so that its origin, `http://127.0.0.1:<port>`,
-/// can be registered somewhere before it starts) and `extra` gateway settings.
+/// backend-api and frontend-gateway on a fresh database, the gateway on `port` (so that its
+/// origin, `http://127.0.0.1:<port>`, can be registered somewhere before it starts) with
+/// `extra` gateway settings; returns the gateway's origin.
 async fn start_stack_on(db: &TestDatabase, port: u16, extra: &[(&str, &str)]) -> String {
     let backend = backend_api::Settings::from_source(&settings(&[
         ("DATABASE_URL", &db.url),
@@ -291,47 +288,27 @@ async fn run(name: &str, client: Client, scenario: impl AsyncFnOnce(&Client) -> 
     let _ = client.close().await;
 }
 
-/// The link of the newest mail of `kind` to `recipient` in the outbox (`data.link`, a path),
-/// waiting for it to be queued.
-async fn mailed_link(pool: &sqlx::PgPool, kind: &str, recipient: &str) -> Result<String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let link: Option<String> = sqlx::query_scalar(
-            "SELECT data->>'link' FROM mail_outbox WHERE kind = $1 AND recipient = $2 \
-             AND data ? 'link' ORDER BY created_at DESC LIMIT 1",
+/// The link under `path` (on `origin`) of the newest mail to `recipient` whose subject has
+/// `subject`, waiting for the mail to arrive at the SMTP server.
+async fn mailed_link(
+    sink: &MailSink,
+    origin: &str,
+    recipient: &str,
+    subject: &str,
+    path: &str,
+) -> Result<String> {
+    let (to, subject_part) = (recipient.to_owned(), subject.to_owned());
+    let mail = sink
+        .wait_for(
+            move |m| m.to.iter().any(|t| t == &to) && m.subject.contains(&subject_part),
+            Duration::from_secs(15),
         )
-        .bind(kind)
-        .bind(recipient)
-        .fetch_optional(pool)
-        .await?
-        .flatten();
-        if let Some(link) = link {
-            return Ok(link);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("no {kind} mail with a link to {recipient}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the user with `email` has a verified address.
-async fn wait_for_verified(pool: &sqlx::PgPool, email: &str) -> Result {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let verified: Option<bool> =
-            sqlx::query_scalar("SELECT email_verified_at IS NOT NULL FROM users WHERE email = $1")
-                .bind(email)
-                .fetch_optional(pool)
-                .await?;
-        if verified == Some(true) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("{email} was never verified").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        .await;
+    let prefix = format!("{origin}{path}");
+    mail.links()
+        .into_iter()
+        .find(|l| l.starts_with(&prefix))
+        .ok_or_else(|| format!("no {prefix} link in the mail to {recipient}: {}", mail.text).into())
 }
 
 /// Signs in with email and password on the sign-in page the browser is at.
@@ -342,195 +319,250 @@ async fn sign_in_with_password(client: &Client, email: &str) -> Result {
     click(client, "#signin-submit").await
 }
 
+/// Registers on `/register` (the browser is anywhere): ends on "check your email", signed out.
+async fn register(client: &Client, origin: &str, name: &str, email: &str) -> Result {
+    client.goto(&format!("{origin}/register")).await?;
+    ready(client).await?;
+    fill(client, "#name", name).await?;
+    fill(client, "#email", email).await?;
+    fill(client, "#password", PASSWORD).await?;
+    click(client, "#register-submit").await?;
+    wait_for_path(client, "/verify-request?provider=credentials&type=email").await?;
+    ready(client).await?;
+    wait_for_text(
+        client,
+        "#verify-request-message",
+        "We sent you a link to confirm your address. Open it, then sign in.",
+    )
+    .await?;
+    assert_eq!(session_in_page(client).await?, json!({}));
+    Ok(())
+}
+
+/// Opens the verification link mailed to `email` and confirms on its page: signed in, on the
+/// workspace list.
+async fn confirm_from_mail(client: &Client, sink: &MailSink, origin: &str, email: &str) -> Result {
+    let link = mailed_link(
+        sink,
+        origin,
+        email,
+        "Confirm",
+        "/api/auth/verify-email?token=",
+    )
+    .await?;
+    client.goto(&link).await?;
+    wait_for_text(client, "[data-testid=link-title]", "Confirm your email").await?;
+    snap(client, "verify_email_page").await?;
+    click(client, "[data-testid=link-submit]").await?;
+    wait_for_path(client, "/workspaces").await?;
+    ready(client).await?;
+    wait_for_text(client, "#user-email", email).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_registers_confirms_their_email_and_invites_someone_who_accepts() {
+async fn a_person_registers_confirms_their_email_and_invites_someone_who_joins() {
     let db = TestDatabase::new().await;
-    let origin = start_stack(&db).await;
+    let sink = MailSink::start().await;
+    let origin = start_stack_on(&db, free_port(), &[("SMTP_URL", &sink.smtp_url())]).await;
     let (_driver, client) = browser().await;
     let pool = db.pool.clone();
 
-    run("register_confirm_create_invite_accept", client, async |c: &Client| {
-        // Register: "check your email", nobody signed in yet.
-        c.goto(&format!("{origin}/register")).await?;
-        ready(c).await?;
-        fill(c, "#name", "Ada Lovelace").await?;
-        fill(c, "#email", "ada@example.com").await?;
-        fill(c, "#password", PASSWORD).await?;
-        click(c, "#register-submit").await?;
-        wait_for_path(c, "/verify-request?provider=credentials&type=email").await?;
-        ready(c).await?;
-        wait_for_text(
-            c,
-            "#verify-request-message",
-            "We sent you a link to confirm your address. Open it, then sign in.",
-        )
-        .await?;
-        snap(c, "verify_request").await?;
-        assert_eq!(session_in_page(c).await?, json!({}));
+    run(
+        "register_confirm_create_invite_join",
+        client,
+        async |c: &Client| {
+            // Register: "check your email", nobody signed in yet.
+            register(c, &origin, "Ada Lovelace", "ada@example.com").await?;
+            snap(c, "verify_request").await?;
 
-        // Signing in first says to confirm the address, and offers to send the link again.
-        c.goto(&format!("{origin}/signin")).await?;
-        sign_in_with_password(c, "ada@example.com").await?;
-        wait_for_text(
-            c,
-            "#auth-error",
-            "Confirm your email first: we sent you a link. Open it, then sign in.",
-        )
-        .await?;
-        let typed = c.find(Locator::Css("#resend-email")).await?.prop("value").await?;
-        assert_eq!(typed.as_deref(), Some("ada@example.com"));
-        snap(c, "signin_unverified").await?;
-        click(c, "#resend-submit").await?;
-        wait_for_path(c, "/verify-request?provider=credentials&type=email").await?;
-        ready(c).await?;
-
-        // The mailed link's page confirms the address (it posts with its csrfToken).
-        let link = mailed_link(&pool, "verify_email", "ada@example.com").await?;
-        c.goto(&format!("{origin}{link}")).await?;
-        snap(c, "verify_email_page").await?;
-        click(c, "form button[type=submit]").await?;
-        wait_for_verified(&pool, "ada@example.com").await?;
-
-        // Now signing in lands on the workspace list.
-        c.goto(&format!("{origin}/signin")).await?;
-        sign_in_with_password(c, "ada@example.com").await?;
-        wait_for_path(c, "/workspaces").await?;
-        ready(c).await?;
-        wait_for_text(c, "#user-email", "ada@example.com").await?;
-
-        // Create a workspace and see it listed.
-        fill(c, "#workspace-name", "Apollo").await?;
-        click(c, "#create-workspace-submit").await?;
-        let row = c
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#workspace-list li[data-workspace-id]"))
+            // Signing in first says to confirm the address, and offers to send the link again.
+            c.goto(&format!("{origin}/signin")).await?;
+            sign_in_with_password(c, "ada@example.com").await?;
+            wait_for_text(
+                c,
+                "#auth-error",
+                "Confirm your email first: we sent you a link. Open it, then sign in.",
+            )
             .await?;
-        let id = row.attr("data-workspace-id").await?.ok_or("row without an id")?;
-        wait_for_text(c, &format!("li[data-workspace-id='{id}'] a.workspace-link"), "Apollo").await?;
+            let typed = c
+                .find(Locator::Css("#resend-email"))
+                .await?
+                .prop("value")
+                .await?;
+            assert_eq!(typed.as_deref(), Some("ada@example.com"));
+            snap(c, "signin_unverified").await?;
+            sink.clear().await;
+            click(c, "#resend-submit").await?;
+            wait_for_path(c, "/verify-request?provider=credentials&type=email").await?;
+            ready(c).await?;
 
-        // Rename it.
-        click(c, &format!("li[data-workspace-id='{id}'] [data-action=rename]")).await?;
-        fill(c, &format!("li[data-workspace-id='{id}'] input[name=name]"), "Apollo 11").await?;
-        click(c, &format!("li[data-workspace-id='{id}'] [data-action=save]")).await?;
-        wait_for_text(c, &format!("li[data-workspace-id='{id}'] a.workspace-link"), "Apollo 11").await?;
-        snap(c, "workspaces").await?;
-        let stored: String = sqlx::query_scalar("SELECT name FROM workspaces WHERE id = $1::uuid")
+            // The link from the mail: its page confirms the address and signs in.
+            confirm_from_mail(c, &sink, &origin, "ada@example.com").await?;
+
+            // Create a workspace and see it listed.
+            fill(c, "#workspace-name", "Apollo").await?;
+            click(c, "#create-workspace-submit").await?;
+            let row = c
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css("#workspace-list li[data-workspace-id]"))
+                .await?;
+            let id = row
+                .attr("data-workspace-id")
+                .await?
+                .ok_or("row without an id")?;
+            wait_for_text(
+                c,
+                &format!("li[data-workspace-id='{id}'] a.workspace-link"),
+                "Apollo",
+            )
+            .await?;
+
+            // Rename it.
+            click(
+                c,
+                &format!("li[data-workspace-id='{id}'] [data-action=rename]"),
+            )
+            .await?;
+            fill(
+                c,
+                &format!("li[data-workspace-id='{id}'] input[name=name]"),
+                "Apollo 11",
+            )
+            .await?;
+            click(
+                c,
+                &format!("li[data-workspace-id='{id}'] [data-action=save]"),
+            )
+            .await?;
+            wait_for_text(
+                c,
+                &format!("li[data-workspace-id='{id}'] a.workspace-link"),
+                "Apollo 11",
+            )
+            .await?;
+            snap(c, "workspaces").await?;
+            let stored: String =
+                sqlx::query_scalar("SELECT name FROM workspaces WHERE id = $1::uuid")
+                    .bind(&id)
+                    .fetch_one(&pool)
+                    .await?;
+            assert_eq!(stored, "Apollo 11");
+
+            // Invite Grace, who has no account yet: a pending invitation, listed, and mailed.
+            c.goto(&format!("{origin}/workspaces/{id}")).await?;
+            ready(c).await?;
+            assert_eq!(text_of(c, "#workspace-title").await?.trim(), "Apollo 11");
+            fill(c, "#invite-email", "grace@example.com").await?;
+            c.find(Locator::Css("#invite-role"))
+                .await?
+                .select_by_value("member")
+                .await?;
+            click(c, "#invite-submit").await?;
+            c.wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css(
+                    "#pending-list li[data-email='grace@example.com']",
+                ))
+                .await?;
+            snap(c, "workspace").await?;
+            let (role, status): (String, String) = sqlx::query_as(
+                "SELECT role::text, status::text FROM workspace_invitations \
+             WHERE workspace_id = $1::uuid AND email = 'grace@example.com'",
+            )
             .bind(&id)
             .fetch_one(&pool)
             .await?;
-        assert_eq!(stored, "Apollo 11");
-
-        // A second person registers through the API, as a script would (202, check your
-        // email); their address is confirmed in the database (the link was Ada's part).
-        let res = reqwest::Client::new()
-            .post(format!("{origin}/api/auth/register"))
-            .header("origin", &origin)
-            .json(&json!({ "email": "grace@example.com", "password": PASSWORD, "name": "Grace Hopper" }))
-            .send()
+            assert_eq!((role.as_str(), status.as_str()), ("member", "pending"));
+            let members: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM workspace_members WHERE workspace_id = $1::uuid",
+            )
+            .bind(&id)
+            .fetch_one(&pool)
             .await?;
-        assert_eq!(res.status().as_u16(), 202);
-        let answer: serde_json::Value = res.json().await?;
-        assert_eq!(
-            answer["url"],
-            format!("{origin}/api/auth/verify-request?provider=credentials&type=email")
-        );
-        sqlx::query("UPDATE users SET email_verified_at = now() WHERE email = 'grace@example.com'")
-            .execute(&pool)
+            assert_eq!(members, 1, "an invitation is not a membership");
+            let invitations = mailed_link(
+                &sink,
+                &origin,
+                "grace@example.com",
+                "Apollo 11",
+                "/invitations",
+            )
             .await?;
 
-        // Invite them from the workspace page: a pending invitation, listed, and mailed.
-        c.goto(&format!("{origin}/workspaces/{id}")).await?;
-        ready(c).await?;
-        assert_eq!(text_of(c, "#workspace-title").await?.trim(), "Apollo 11");
-        fill(c, "#invite-email", "grace@example.com").await?;
-        c.find(Locator::Css("#invite-role")).await?.select_by_value("member").await?;
-        click(c, "#invite-submit").await?;
-        c.wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#pending-list li[data-email='grace@example.com']"))
-            .await?;
-        snap(c, "workspace").await?;
-        let (role, status): (String, String) = sqlx::query_as(
-            "SELECT role::text, status::text FROM workspace_invitations \
-             WHERE workspace_id = $1::uuid AND email = 'grace@example.com'",
-        )
-        .bind(&id)
-        .fetch_one(&pool)
-        .await?;
-        assert_eq!((role.as_str(), status.as_str()), ("member", "pending"));
-        assert_eq!(mailed_link(&pool, "invitation", "grace@example.com").await?, "/invitations");
-        let members: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM workspace_members WHERE workspace_id = $1::uuid",
-        )
-        .bind(&id)
-        .fetch_one(&pool)
-        .await?;
-        assert_eq!(members, 1, "an invitation is not a membership");
+            // Ada signs out. Grace follows the invitation: sign-in first, where she registers.
+            click(c, "#sign-out").await?;
+            wait_for_path(c, "/signin").await?;
+            c.goto(&invitations).await?;
+            wait_for_path(c, "/signin?callbackUrl=%2Finvitations").await?;
+            register(c, &origin, "Grace Hopper", "grace@example.com").await?;
+            confirm_from_mail(c, &sink, &origin, "grace@example.com").await?;
 
-        // Ada signs out; Grace signs in on her way to her invitations, and accepts.
-        click(c, "#sign-out").await?;
-        wait_for_path(c, "/signin").await?;
-        c.goto(&format!("{origin}/invitations")).await?;
-        wait_for_path(c, "/signin?callbackUrl=%2Finvitations").await?;
-        sign_in_with_password(c, "grace@example.com").await?;
-        wait_for_path(c, "/invitations").await?;
-        ready(c).await?;
-        let invitation = format!("#invitation-list li[data-workspace-id='{id}']");
-        wait_for_text(c, &format!("{invitation} .invitation-workspace"), "Apollo 11").await?;
-        snap(c, "invitations").await?;
-        click(c, &format!("{invitation} [data-action=accept]")).await?;
-        wait_for_path(c, &format!("/workspaces/{id}")).await?;
-        ready(c).await?;
-        wait_for_text(c, "#workspace-title", "Apollo 11").await?;
-        wait_for_text(c, "#my-role", "Member").await?;
-        let role: String = sqlx::query_scalar(
-            "SELECT m.role::text FROM workspace_members m JOIN users u ON u.id = m.user_id \
+            // Verified and signed in, her invitation is there to accept.
+            c.goto(&invitations).await?;
+            wait_for_path(c, "/invitations").await?;
+            ready(c).await?;
+            let invitation = format!("#invitation-list li[data-workspace-id='{id}']");
+            wait_for_text(
+                c,
+                &format!("{invitation} .invitation-workspace"),
+                "Apollo 11",
+            )
+            .await?;
+            snap(c, "invitations").await?;
+            click(c, &format!("{invitation} [data-action=accept]")).await?;
+            wait_for_path(c, &format!("/workspaces/{id}")).await?;
+            ready(c).await?;
+            wait_for_text(c, "#workspace-title", "Apollo 11").await?;
+            wait_for_text(c, "#my-role", "Member").await?;
+            let role: String = sqlx::query_scalar(
+                "SELECT m.role::text FROM workspace_members m JOIN users u ON u.id = m.user_id \
              WHERE m.workspace_id = $1::uuid AND u.email = 'grace@example.com'",
-        )
-        .bind(&id)
-        .fetch_one(&pool)
-        .await?;
-        assert_eq!(role, "member");
-        let status: String = sqlx::query_scalar(
-            "SELECT status::text FROM workspace_invitations \
-             WHERE workspace_id = $1::uuid AND email = 'grace@example.com'",
-        )
-        .bind(&id)
-        .fetch_one(&pool)
-        .await?;
-        assert_eq!(status, "accepted");
-
-        // Grace deletes her account (after a confirmation): signed out, and gone.
-        c.goto(&format!("{origin}/account")).await?;
-        ready(c).await?;
-        click(c, "#delete-account").await?;
-        snap(c, "delete_account").await?;
-        click(c, "#confirm-delete-account").await?;
-        wait_for_path(c, "/signin").await?;
-        ready(c).await?;
-        assert_eq!(session_in_page(c).await?, json!({}));
-        let left: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM users WHERE email = 'grace@example.com'")
-                .fetch_one(&pool)
-                .await?;
-        assert_eq!(left, 0);
-
-        // Signed out, the workspace page sends Ada to sign in, and back afterwards.
-        c.goto(&format!("{origin}/workspaces/{id}")).await?;
-        wait_for_path(c, &format!("/signin?callbackUrl=%2Fworkspaces%2F{id}")).await?;
-        ready(c).await?;
-        snap(c, "signin").await?;
-        sign_in_with_password(c, "ada@example.com").await?;
-        wait_for_path(c, &format!("/workspaces/{id}")).await?;
-        ready(c).await?;
-        wait_for_text(c, "#workspace-title", "Apollo 11").await?;
-        c.wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#pending-empty:not([hidden])"))
+            )
+            .bind(&id)
+            .fetch_one(&pool)
             .await?;
-        Ok(())
-    })
+            assert_eq!(role, "member");
+            let status: String = sqlx::query_scalar(
+                "SELECT status::text FROM workspace_invitations \
+             WHERE workspace_id = $1::uuid AND email = 'grace@example.com'",
+            )
+            .bind(&id)
+            .fetch_one(&pool)
+            .await?;
+            assert_eq!(status, "accepted");
+
+            // Grace deletes her account (after a confirmation): signed out, and gone.
+            c.goto(&format!("{origin}/account")).await?;
+            ready(c).await?;
+            click(c, "#delete-account").await?;
+            snap(c, "delete_account").await?;
+            click(c, "#confirm-delete-account").await?;
+            wait_for_path(c, "/signin").await?;
+            ready(c).await?;
+            assert_eq!(session_in_page(c).await?, json!({}));
+            let left: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM users WHERE email = 'grace@example.com'")
+                    .fetch_one(&pool)
+                    .await?;
+            assert_eq!(left, 0);
+
+            // Signed out, the workspace page sends Ada to sign in, and back afterwards.
+            c.goto(&format!("{origin}/workspaces/{id}")).await?;
+            wait_for_path(c, &format!("/signin?callbackUrl=%2Fworkspaces%2F{id}")).await?;
+            ready(c).await?;
+            snap(c, "signin").await?;
+            sign_in_with_password(c, "ada@example.com").await?;
+            wait_for_path(c, &format!("/workspaces/{id}")).await?;
+            ready(c).await?;
+            wait_for_text(c, "#workspace-title", "Apollo 11").await?;
+            c.wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css("#pending-empty:not([hidden])"))
+                .await?;
+            Ok(())
+        },
+    )
     .await;
 }
 

@@ -6,7 +6,7 @@
 //! the victim into the attacker's account without the victim reading the page and choosing to.
 //! A used, expired or tampered link gets a readable page that says so.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::state::Identity;
@@ -64,6 +64,13 @@ pub fn confirm(req: &HttpRequest, identity: &Identity, confirm: &Confirm<'_>) ->
         button = escape(confirm.button),
     );
     let mut res = pages::rendered(StatusCode::OK, document(confirm.title, &body));
+    // The app's pages send no referrer at all, and browsers then send `Origin: null` with a
+    // form's POST, which the cross-site check refuses. Here the origin alone (never the path,
+    // whose query holds the token) goes with the page's requests.
+    res.headers_mut().insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("strict-origin"),
+    );
     if let Some(cookie) = cookie {
         let _ = res.add_cookie(&cookie);
     }

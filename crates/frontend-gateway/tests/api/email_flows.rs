@@ -74,6 +74,8 @@ async fn use_link(browser: &Browser, url: &str, extra: &[(&str, &str)]) -> reqwe
             .unwrap()
             .contains("default-src 'self'")
     );
+    // The origin (so the form's POST carries `Origin`), never the path with its token.
+    assert_eq!(page.headers()["referrer-policy"], "strict-origin");
     let html = page.text().await.unwrap();
     let (action, hidden) = form_of(&html);
     let mut form: Vec<(&str, &str)> = hidden
