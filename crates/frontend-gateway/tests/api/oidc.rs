@@ -237,6 +237,14 @@ async fn a_provider_user_sets_a_first_password_from_a_fresh_session_and_may_then
         accounts,
         serde_json::json!({"items": [], "hasPassword": true})
     );
+    // The provider is not trusted with emails: the password signs in once the address is
+    // proven (a verification link; here straight in the table).
+    let res = app
+        .browser()
+        .sign_in_like_next_auth("ada@example.com", "a brand new password")
+        .await;
+    assert_eq!(res.status(), 403, "not before the address is verified");
+    app.verify(app.user_id("ada@example.com").await).await;
     let res = app
         .browser()
         .sign_in_like_next_auth("ada@example.com", "a brand new password")

@@ -155,7 +155,15 @@ async fn login_csrf_json_auth_endpoints_refuse_cross_site_browsers_and_allow_non
             "email": "script@example.com", "password": PASSWORD, "name": "Script"
         })))
         .await;
-    assert_eq!(res.status(), 201);
+    assert_eq!(res.status(), 202);
+    let script = app.user_id("script@example.com").await;
+    app.verify(script).await;
+    let res = curl
+        .send(curl.bare(Method::POST, "/api/auth/signin").json(&json!({
+            "email": "script@example.com", "password": PASSWORD
+        })))
+        .await;
+    assert_eq!(res.status(), 200);
     // ...but what acts on its session needs the csrfToken: the cookie alone is refused.
     let res = curl
         .send(
