@@ -17,6 +17,11 @@ use tracing::Instrument;
 use super::tokens::{self, Grant, Purpose};
 use super::users::Account;
 
+/// The verification link's page.
+const VERIFY_PAGE: &str = "/api/auth/verify-email";
+/// The reset link's page.
+const RESET_PAGE: &str = "/api/auth/reset-password";
+
 /// The path of a link's page with its token.
 fn link(path: &str, token: &str) -> String {
     format!("{path}?token={token}")
@@ -31,19 +36,28 @@ fn grant(account: &Account, email_key: &str) -> Grant {
     }
 }
 
+/// Issues a `purpose` link for `account` (whose address has the key `email_key`) and queues
+/// the `kind` mail carrying it (as `link`, to the page at `path`).
+async fn link_mail(
+    conn: &mut PgConnection,
+    account: &Account,
+    email_key: &str,
+    (purpose, kind, path): (Purpose, MailKind, &str),
+) -> Result<(), sqlx::Error> {
+    let token = tokens::issue(conn, purpose, &grant(account, email_key)).await?;
+    let data = json!({ "name": account.name, "link": link(path, &token) });
+    outbox::enqueue(conn, kind, &account.email, data).await?;
+    Ok(())
+}
+
 /// Mails `account` a verification link (24 hours).
 pub async fn verification(
     conn: &mut PgConnection,
     account: &Account,
     email_key: &str,
 ) -> Result<(), sqlx::Error> {
-    let token = tokens::issue(conn, Purpose::VerifyEmail, &grant(account, email_key)).await?;
-    let data = json!({
-        "name": account.name,
-        "link": link("/api/auth/verify-email", &token),
-    });
-    outbox::enqueue(conn, MailKind::VerifyEmail, &account.email, data).await?;
-    Ok(())
+    let what = (Purpose::VerifyEmail, MailKind::VerifyEmail, VERIFY_PAGE);
+    link_mail(conn, account, email_key, what).await
 }
 
 /// Tells `account` that someone tried to register with its address, with a sign-in link and a
@@ -57,7 +71,7 @@ pub async fn account_exists(
     let data = json!({
         "name": account.name,
         "signin_link": "/signin",
-        "reset_link": link("/api/auth/reset-password", &token),
+        "reset_link": link(RESET_PAGE, &token),
     });
     outbox::enqueue(conn, MailKind::AccountExists, &account.email, data).await?;
     Ok(())
@@ -69,13 +83,8 @@ pub async fn password_reset(
     account: &Account,
     email_key: &str,
 ) -> Result<(), sqlx::Error> {
-    let token = tokens::issue(conn, Purpose::PasswordReset, &grant(account, email_key)).await?;
-    let data = json!({
-        "name": account.name,
-        "link": link("/api/auth/reset-password", &token),
-    });
-    outbox::enqueue(conn, MailKind::PasswordReset, &account.email, data).await?;
-    Ok(())
+    let what = (Purpose::PasswordReset, MailKind::PasswordReset, RESET_PAGE);
+    link_mail(conn, account, email_key, what).await
 }
 
 /// Mails a sign-in link (10 minutes) to `grant.email`; `grant.callback_url` is where it leads.

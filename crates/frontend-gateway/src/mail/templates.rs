@@ -13,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use web_common::outbox::MailKind;
 
 use crate::origin::PublicOrigin;
+use crate::pages::escape_html as escape;
 
 /// A rendered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,22 +250,6 @@ fn html(subject: &str, blocks: &[Block]) -> String {
         }
     }
     out.push_str("</body>\n</html>\n");
-    out
-}
-
-/// `s` safe in HTML text and in a double- or single-quoted attribute.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
     out
 }
 
