@@ -7,7 +7,9 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
+use tokio::sync::broadcast;
 use web_common::db::migrate;
+use web_common::notify::{Hub, Notice};
 
 use crate::config::Settings;
 use crate::identity::csrf::Csrf;
@@ -53,8 +55,12 @@ pub struct Application {
     providers: Providers,
     pool: sqlx::PgPool,
     provider_timeout: Duration,
+    /// The longest window of any limit (what the identity upkeep keeps).
+    longest_window: Duration,
     hasher: Hasher,
     mail: Sender,
+    hub: Hub,
+    ended_sessions: broadcast::Receiver<Notice>,
 }
 
 impl std::fmt::Debug for Application {
@@ -98,6 +104,11 @@ impl Application {
             }
         }
         let provider_timeout = settings.auth.provider_timeout;
+        let longest_window = settings
+            .sign_in
+            .limits
+            .longest_window()
+            .max(settings.sign_in.mail_limits.longest_window());
         let identity = Identity::new(
             pool.clone(),
             settings.public_origin.clone(),
@@ -108,9 +119,15 @@ impl Application {
             settings.trusted_proxies.clone(),
         );
         let hasher = identity.hasher.clone();
+        // One LISTEN connection for the process: the outbox and ended sessions.
+        let hub = Hub::new(
+            settings.database.options.clone(),
+            &[web_common::outbox::CHANNEL, session::ENDED_CHANNEL],
+        );
+        let ended_sessions = hub.subscribe(session::ENDED_CHANNEL);
         let mail = Sender::new(
             pool.clone(),
-            settings.database.options.clone(),
+            &hub,
             settings.mail.clone(),
             settings.public_origin.clone(),
         );
@@ -129,8 +146,11 @@ impl Application {
             providers,
             pool,
             provider_timeout,
+            longest_window,
             hasher,
             mail,
+            hub,
+            ended_sessions,
         })
     }
 
@@ -153,9 +173,15 @@ impl Application {
         let _discovery = oauth::discovery::start(oidc, self.provider_timeout);
         tokio::select! {
             result = self.server => result,
-            () = self.sessions.clean_up_periodically(SESSION_CLEAN_UP_EVERY) => Ok(()),
-            () = identity::clean_up_periodically(self.pool, SESSION_CLEAN_UP_EVERY) => Ok(()),
+            () = self.sessions.clone().clean_up_periodically(SESSION_CLEAN_UP_EVERY) => Ok(()),
+            () = identity::clean_up_periodically(
+                self.pool,
+                SESSION_CLEAN_UP_EVERY,
+                self.longest_window,
+            ) => Ok(()),
             () = self.mail.run() => Ok(()),
+            () = self.hub.run() => Ok(()),
+            () = self.sessions.follow(self.ended_sessions) => Ok(()),
         }
     }
 }

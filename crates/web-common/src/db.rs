@@ -28,6 +28,65 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// applies them. Apply them with [`migrate`].
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
+/// The periodic jobs that run once per cluster, not once per replica: each is a transaction
+/// holding the job's advisory lock ([`Job::begin`]), so while one instance does it, the others
+/// skip their turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// The gateway's sweep of expired sessions.
+    SessionSweep,
+    /// The gateway's identity upkeep (expired sign-in flows, logout token ids, mailed links,
+    /// the limits' old keys).
+    IdentityUpkeep,
+    /// The gateway's clean-up of old outbox rows.
+    MailCleanUp,
+}
+
+impl Job {
+    /// The advisory lock's key (fixed, distinct per job).
+    fn lock_id(self) -> i64 {
+        0x6a6f_6200
+            + match self {
+                Self::SessionSweep => 1,
+                Self::IdentityUpkeep => 2,
+                Self::MailCleanUp => 3,
+            }
+    }
+
+    /// A transaction holding this job's lock, or `None` when another instance holds it (and is
+    /// doing the job right now). The lock goes with the transaction.
+    pub async fn begin(
+        self,
+        pool: &sqlx::PgPool,
+    ) -> Result<Option<sqlx::Transaction<'static, sqlx::Postgres>>, sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        let mine: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(self.lock_id())
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(mine.then_some(tx))
+    }
+
+    /// Holds this job's lock on `conn` until [`Job::release`] (tests: another instance busy
+    /// with it).
+    pub async fn hold(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(self.lock_id())
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Releases what [`Job::hold`] took.
+    pub async fn release(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(self.lock_id())
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
 /// Released migrations whose text was corrected afterwards in SQL comments only (what they do
 /// is unchanged), with the SHA-384 of the text they were released with. sqlx records each
 /// migration's checksum and refuses a database whose record differs from the embedded text;

@@ -10,6 +10,7 @@
 //!   names, shared by sign-in, registration and adding members;
 //! * [`db`]: the migrations, and a [`db::Lane`] of Postgres connections for the hot path's
 //!   short reads;
+//! * [`notify`]: one `LISTEN` connection per process, fanned out to its subscribers;
 //! * [`outbox`]: the mail outbox both services write in their own transactions;
 //! * [`env`]: reading typed settings from the environment, and how a service starts on them
 //!   ([`env::load`]: `.env`, then the settings, exit status 78 on a bad value);
@@ -19,6 +20,7 @@
 pub mod db;
 pub mod email;
 pub mod env;
+pub mod notify;
 pub mod outbox;
 pub mod probe;
 pub mod problem;

@@ -65,7 +65,8 @@ pub async fn register(
     }
     identity
         .mail_throttle
-        .attempt(email.key(), identity.client_ip(&req))?;
+        .attempt(email.key(), identity.client_ip(&req))
+        .await?;
     let hash = identity.hasher.hash(body.password.clone()).await?;
     let work_identity = identity.clone();
     outgoing::later("registration", async move {
@@ -168,27 +169,35 @@ pub async fn change_password(
     };
     validate_password("newPassword", &body.new_password)?;
     let account_key = email::key(&user.email);
-    if let Err(throttled) = identity
+    identity
         .throttle
         .attempt(&account_key, identity.client_ip(&req))
-    {
-        return Err(throttled.into());
-    }
-    // No verdict (a full hashing queue, a database failure) is not a failed guess.
-    let withdraw = |e: Error| {
-        identity.throttle.withdraw(&account_key);
-        e
-    };
+        .await?;
     let found = users::find_by_id(&identity.users, user.id).await;
-    let Some(account) = found.map_err(|e| withdraw(e.into()))? else {
+    let found = match found {
+        Ok(found) => found,
+        // No verdict (a database failure) is not a failed guess.
+        Err(e) => {
+            identity.throttle.withdraw(&account_key).await;
+            return Err(e.into());
+        }
+    };
+    let Some(account) = found else {
         session.sign_out();
         return Err(not_signed_in().into());
     };
     match account.password_hash {
         Some(current_hash) => {
             let current = body.current_password.clone();
-            let verified = identity.hasher.verify(current, Some(current_hash)).await;
-            if !verified.map_err(|e| withdraw(e.into()))? {
+            let verified = match identity.hasher.verify(current, Some(current_hash)).await {
+                Ok(verified) => verified,
+                // No verdict (a full hashing queue) is not a failed guess either.
+                Err(e) => {
+                    identity.throttle.withdraw(&account_key).await;
+                    return Err(e.into());
+                }
+            };
+            if !verified {
                 return Err(Problem::forbidden("The current password is wrong.").into());
             }
         }
@@ -200,7 +209,7 @@ pub async fn change_password(
         }
         None => {}
     }
-    identity.throttle.succeeded(&account_key);
+    identity.throttle.succeeded(&account_key).await;
     let hash = identity.hasher.hash(body.new_password.clone()).await?;
     let mut tx = identity.users.begin().await?;
     users::set_password(&mut tx, user.id, Some(&hash)).await?;

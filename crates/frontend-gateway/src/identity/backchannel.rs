@@ -81,9 +81,9 @@ async fn first_use(
 }
 
 /// Forgets used token ids past their expiry; returns how many.
-pub async fn delete_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
+pub async fn delete_expired(db: impl sqlx::PgExecutor<'_>) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM logout_tokens_used WHERE expires_at <= now()")
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(done.rows_affected())
 }

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use super::csrf::Csrf;
 use super::password::Hasher;
 use super::settings::SignInSettings;
-use super::throttle::SignInThrottle;
+use super::throttle::{Scope, Throttle};
 use super::wire::{FormOrJson, fields, url_or_redirect, wants_json};
 use crate::origin::PublicOrigin;
 use crate::proxy::forwarded::{self, TrustedProxies};
@@ -25,11 +25,11 @@ pub struct Identity {
     pub origin: PublicOrigin,
     /// CSRF tokens for the next-auth forms.
     pub csrf: Csrf,
-    /// Sign-in attempts, per account and per client (in memory, this instance only).
-    pub throttle: SignInThrottle,
+    /// Sign-in attempts, per account and per client (shared by every instance).
+    pub throttle: Throttle,
     /// Requests that mail someone, per address and per client (the same two windows; every
     /// request counts).
-    pub mail_throttle: SignInThrottle,
+    pub mail_throttle: Throttle,
     /// argon2id, a few at a time.
     pub hasher: Hasher,
     /// Where a sign-in is remembered, and how sessions end.
@@ -53,11 +53,11 @@ impl Identity {
         trusted_proxies: TrustedProxies,
     ) -> Self {
         Self {
+            throttle: Throttle::new(users.clone(), settings.limits, Scope::SignIn),
+            mail_throttle: Throttle::new(users.clone(), settings.mail_limits, Scope::Mail),
             users,
             origin,
             csrf,
-            throttle: SignInThrottle::new(settings.limits),
-            mail_throttle: SignInThrottle::new(settings.mail_limits),
             hasher: Hasher::new(settings.hash_concurrency, settings.hash_queue),
             sessions,
             allowed_email_domains,

@@ -163,7 +163,8 @@ pub async fn resend(
         .map_err(|refused| Problem::invalid_field("email", refused.to_string()))?;
     identity
         .mail_throttle
-        .attempt(email.key(), identity.client_ip(&req))?;
+        .attempt(email.key(), identity.client_ip(&req))
+        .await?;
     let work_identity = identity.clone();
     outgoing::later("resend verification", async move {
         let identity = work_identity;

@@ -1,7 +1,8 @@
 //! The background sender: turns every `mail_outbox` row into a delivered message.
 //!
 //! It wakes on `LISTEN mail_outbox` (the notification [`web_common::outbox::enqueue`] sends on
-//! commit) and, as a fallback for a missed notification or a lost connection, every
+//! commit, heard through the process's one listener, [`web_common::notify::Hub`]) and, as a
+//! fallback for a missed notification or a lost connection, every
 //! [`poll_interval`](MailSettings::poll_interval) and whenever the next retry is due. Each pass
 //! claims due rows one at a time (`FOR UPDATE SKIP LOCKED`, with a lease in `locked_until`), so
 //! any number of gateway instances may run it and none sends a row another holds; a row whose
@@ -22,7 +23,8 @@
 //! Without `SMTP_URL` (development only) each message is written to the log at info level
 //! instead (recipient, subject, plain-text body with its links) and counted as sent.
 //!
-//! Sent rows, and rows given up, are deleted [`KEEP`] after they were sent (written).
+//! Sent rows, and rows given up, are deleted [`KEEP`] after they were sent (written), by one
+//! instance at a time ([`web_common::db::Job::MailCleanUp`]).
 
 use std::time::{Duration, Instant};
 
@@ -31,8 +33,10 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rand::Rng;
 use serde_json::Value;
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use tokio::sync::broadcast;
 use uuid::Uuid;
+use web_common::db::Job;
+use web_common::notify::{Hub, Notice};
 use web_common::outbox::{CHANNEL, MailKind};
 
 use super::settings::MailSettings;
@@ -55,9 +59,8 @@ const MAX_ERROR_LEN: usize = 1000;
 /// The sender of one gateway instance.
 pub struct Sender {
     pool: PgPool,
-    /// A pool of one connection for `LISTEN`, so the listener never takes a connection the
-    /// requests need.
-    listen_pool: PgPool,
+    /// The outbox's notifications (from the process's one listener).
+    notices: broadcast::Receiver<Notice>,
     settings: MailSettings,
     origin: PublicOrigin,
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
@@ -90,23 +93,16 @@ enum Outcome {
 }
 
 impl Sender {
-    /// A sender on `pool` (its listener connects with `options`, outside the pool); connects
-    /// to nothing until [`run`](Self::run).
-    pub fn new(
-        pool: PgPool,
-        options: PgConnectOptions,
-        settings: MailSettings,
-        origin: PublicOrigin,
-    ) -> Self {
+    /// A sender on `pool`, woken by `hub`'s notifications of the outbox; connects to nothing
+    /// until [`run`](Self::run).
+    pub fn new(pool: PgPool, hub: &Hub, settings: MailSettings, origin: PublicOrigin) -> Self {
         let transport = settings
             .smtp
             .as_ref()
             .map(|url| url.transport(settings.smtp_timeout));
         Self {
             pool,
-            listen_pool: PgPoolOptions::new()
-                .max_connections(1)
-                .connect_lazy_with(options),
+            notices: hub.subscribe(CHANNEL),
             settings,
             origin,
             transport,
@@ -114,7 +110,7 @@ impl Sender {
     }
 
     /// Sends due messages, forever (run it next to the server).
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         match &self.settings.smtp {
             Some(url) => {
                 tracing::info!(smtp = %url.redacted(), from = %self.settings.from, "mail goes over SMTP")
@@ -123,44 +119,23 @@ impl Sender {
                 "SMTP_URL is not set: mail is written to the log instead of being sent"
             ),
         }
-        let mut listener: Option<PgListener> = None;
         let mut upkept: Option<Instant> = None;
         loop {
-            if listener.is_none() {
-                listener = self.listen().await;
-            }
             self.deliver_due().await;
             if upkept.is_none_or(|at| at.elapsed() >= UPKEEP_EVERY) {
                 self.delete_old().await;
                 upkept = Some(Instant::now());
             }
             let sleep = self.until_next_due().await;
-            match listener.as_mut() {
-                Some(l) => {
-                    tokio::select! {
-                        notified = l.recv() => if let Err(e) = notified {
-                            tracing::warn!(error = %e, "mail outbox listener lost; polling until it is back");
-                            listener = None;
-                        },
-                        () = tokio::time::sleep(sleep) => {}
+            // A notification (or word that some were missed, or that this sender lagged behind
+            // them) wakes it at once; the poll covers the rest.
+            tokio::select! {
+                notice = self.notices.recv() => {
+                    if notice == Err(broadcast::error::RecvError::Closed) {
+                        tokio::time::sleep(sleep).await;
                     }
                 }
-                None => tokio::time::sleep(sleep).await,
-            }
-        }
-    }
-
-    async fn listen(&self) -> Option<PgListener> {
-        let listening = async {
-            let mut l = PgListener::connect_with(&self.listen_pool).await?;
-            l.listen(CHANNEL).await?;
-            Ok::<_, sqlx::Error>(l)
-        };
-        match listening.await {
-            Ok(l) => Some(l),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for mail notifications; polling");
-                None
+                () = tokio::time::sleep(sleep) => {}
             }
         }
     }
@@ -332,6 +307,15 @@ impl Sender {
     }
 
     async fn delete_old(&self) {
+        // Once per cluster: while another instance cleans up, this one skips its turn.
+        let mut tx = match Job::MailCleanUp.begin(&self.pool).await {
+            Ok(Some(tx)) => tx,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not clean up old mail outbox rows");
+                return;
+            }
+        };
         let deleted = sqlx::query(
             "DELETE FROM mail_outbox \
              WHERE (sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => $1)) \
@@ -339,8 +323,12 @@ impl Sender {
                     AND created_at < now() - make_interval(secs => $1))",
         )
         .bind(KEEP.as_secs_f64())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
+        let deleted = match deleted {
+            Ok(done) => tx.commit().await.map(|()| done),
+            Err(e) => Err(e),
+        };
         match deleted {
             Ok(done) if done.rows_affected() > 0 => {
                 tracing::info!(

@@ -163,6 +163,7 @@ pub async fn handle(
     }
     let user = session.user();
     let signed_in = user.is_some();
+    let user_id = user.as_ref().map(|u| u.id);
     let token = match (inject_token, user) {
         (true, Some(user)) => Some(proxy.signer.sign(&Claims::new(user.id, user.email))?),
         _ => None,
@@ -187,7 +188,7 @@ pub async fn handle(
     // only for a body without a length: a sized one is bounded anyway).
     let session_check = || {
         signed_in
-            .then(|| proxy.sessions.liveness(&req))
+            .then(|| proxy.sessions.liveness(&req, user_id))
             .flatten()
             .map(|session| (session, settings.stream_session_check))
     };

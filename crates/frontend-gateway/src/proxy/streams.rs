@@ -91,40 +91,16 @@ where
     }
 }
 
-type Check = Pin<Box<dyn Future<Output = bool>>>;
-
-/// Re-checking one session while its response streams.
+/// Waiting for one session to end while its response streams ([`Liveness::ended`]: at once
+/// when its end is heard of, else found by a re-check every so often).
 struct SessionCheck {
-    session: Liveness,
-    every: Duration,
-    next: Pin<Box<Sleep>>,
-    running: Option<Check>,
+    ended: Pin<Box<dyn Future<Output = ()>>>,
 }
 
 impl SessionCheck {
-    fn start(&self) -> Check {
-        let session = self.session.clone();
-        Box::pin(async move { session.alive().await })
-    }
-
     /// `Ready(false)` once the session is gone; `Pending` while it is (or may be) alive.
     fn poll_alive(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        loop {
-            if let Some(running) = self.running.as_mut() {
-                match running.as_mut().poll(cx) {
-                    Poll::Ready(true) => {
-                        self.running = None;
-                        self.next.as_mut().reset(Instant::now() + self.every);
-                    }
-                    Poll::Ready(false) => return Poll::Ready(false),
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
-            match self.next.as_mut().poll(cx) {
-                Poll::Ready(()) => self.running = Some(self.start()),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        self.ended.as_mut().poll(cx).map(|()| false)
     }
 }
 
@@ -159,10 +135,7 @@ impl<S> GuardedBody<S> {
             last_chunk: now,
             idle_timer: None,
             session: session.map(|(session, every)| SessionCheck {
-                session,
-                every,
-                next: Box::pin(tokio::time::sleep_until(now + every)),
-                running: None,
+                ended: Box::pin(session.ended(every)),
             }),
             done: false,
         }

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// A session's raw state, as actix-session keeps it.
@@ -112,6 +113,22 @@ impl Cache {
         inner.entries.remove(key);
     }
 
+    /// Forgets the session whose key hashes to `hash` (its row was deleted, maybe elsewhere).
+    pub fn forget_key_hash(&self, hash: &[u8; 32]) {
+        let mut inner = self.lock();
+        inner.epoch = inner.epoch.wrapping_add(1);
+        inner
+            .entries
+            .retain(|key, _| Sha256::digest(key.as_bytes())[..] != hash[..]);
+    }
+
+    /// Forgets everything (sessions may have ended unheard of).
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.epoch = inner.epoch.wrapping_add(1);
+        inner.entries.clear();
+    }
+
     /// Forgets every session of `user` (their rows were deleted by user id).
     pub fn forget_user(&self, user: Uuid) {
         let mut inner = self.lock();
@@ -160,6 +177,20 @@ mod tests {
         assert_eq!(cache.get("a1"), None);
         assert_eq!(cache.get("a2"), None);
         assert_eq!(cache.get("b"), Some(state(bob)));
+    }
+
+    #[test]
+    fn forgetting_a_key_hash_or_everything() {
+        let cache = Cache::default();
+        let ada = Uuid::new_v4();
+        let epoch = cache.epoch();
+        cache.insert(epoch, "a1", state(ada), Some(ada), later());
+        cache.insert(epoch, "a2", state(ada), Some(ada), later());
+        cache.forget_key_hash(&Sha256::digest(b"a1").into());
+        assert_eq!(cache.get("a1"), None);
+        assert_eq!(cache.get("a2"), Some(state(ada)));
+        cache.clear();
+        assert_eq!(cache.get("a2"), None);
     }
 
     #[test]

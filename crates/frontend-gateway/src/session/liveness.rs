@@ -1,28 +1,41 @@
 //! Whether one session still lives: what a long-running response (an event stream, a chunked
-//! download) asks again and again, so that it ends with its session.
+//! download) waits on, so that it ends with its session: at once when the session is ended
+//! (here or, through the `sessions_ended` notification, on any instance), and otherwise found
+//! out by asking the table again and again.
+
+use std::time::Duration;
 
 use actix_session::storage::SessionKey;
 use actix_web::HttpRequest;
 use actix_web::cookie::{CookieJar, Key};
 use sqlx::PgPool;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+use uuid::Uuid;
 
+use super::revocation::Ended;
 use super::store::key_hash;
 
 /// One session row, by the hash of its key.
 #[derive(Debug, Clone)]
 pub struct Liveness {
     pool: PgPool,
-    key_hash: Vec<u8>,
+    key_hash: [u8; 32],
+    user: Option<Uuid>,
+    ended: broadcast::Sender<Ended>,
 }
 
 impl Liveness {
-    /// The row of the session in `req`'s cookie `cookie_name`, decrypted with `key` as the
-    /// session middleware does; `None` without such a cookie.
+    /// The row of the session in `req`'s cookie `cookie_name` (of `user`), decrypted with
+    /// `key` as the session middleware does, hearing of ended sessions from `ended`; `None`
+    /// without such a cookie.
     pub(super) fn of(
         req: &HttpRequest,
-        cookie_name: &str,
-        key: &Key,
+        (cookie_name, key): (&str, &Key),
+        user: Option<Uuid>,
         pool: &PgPool,
+        ended: &broadcast::Sender<Ended>,
     ) -> Option<Self> {
         let cookie = req.cookie(cookie_name)?;
         let mut jar = CookieJar::new();
@@ -31,7 +44,9 @@ impl Liveness {
         let session_key = SessionKey::try_from(value).ok()?;
         Some(Self {
             pool: pool.clone(),
-            key_hash: key_hash(&session_key).to_vec(),
+            key_hash: key_hash(&session_key),
+            user,
+            ended: ended.clone(),
         })
     }
 
@@ -41,7 +56,7 @@ impl Liveness {
         let alive = sqlx::query_scalar::<_, bool>(
             "SELECT EXISTS (SELECT 1 FROM sessions WHERE key_hash = $1 AND idle_expires_at > now())",
         )
-        .bind(&self.key_hash)
+        .bind(&self.key_hash[..])
         .fetch_one(&self.pool)
         .await;
         match alive {
@@ -49,6 +64,44 @@ impl Liveness {
             Err(e) => {
                 tracing::warn!(error = %e, "could not re-check a streaming session");
                 false
+            }
+        }
+    }
+
+    /// Resolves once the session has ended: at once when its end is heard of, and otherwise
+    /// when a check (every `every`, and whenever ends may have been missed) finds its row gone.
+    pub async fn ended(self, every: Duration) {
+        let mut heard = Some(self.ended.subscribe());
+        let mut next = Instant::now() + every;
+        loop {
+            let check = match heard.as_mut() {
+                Some(receiver) => tokio::select! {
+                    () = tokio::time::sleep_until(next) => true,
+                    ended = receiver.recv() => match ended {
+                        Ok(ended) if ended.covers(self.user, &self.key_hash) => {
+                            if ended != Ended::Unknown {
+                                return;
+                            }
+                            true
+                        }
+                        Ok(_) => false,
+                        Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => {
+                            heard = None;
+                            false
+                        }
+                    },
+                },
+                None => {
+                    tokio::time::sleep_until(next).await;
+                    true
+                }
+            };
+            if check {
+                if !self.alive().await {
+                    return;
+                }
+                next = Instant::now() + every;
             }
         }
     }

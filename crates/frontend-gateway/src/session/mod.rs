@@ -5,6 +5,8 @@
 //!   user's sessions (the SQL and the cache in one call), the expired-row sweep, and the
 //!   [`Liveness`] check that long responses repeat;
 //! * [`layer`] and [`failures`]: the middleware, and the 503 when the store is unreachable;
+//! * the revocation notices: every statement that ends sessions tells every instance
+//!   ([`ENDED_CHANNEL`]), and [`Sessions::follow`] hears them;
 //! * the store ([`PgSessionStore`]) and this instance's [`cache`](CACHE_TTL_MAX) inside.
 //!
 //! No other code reads or writes the `sessions` table, and nothing here runs a sign-in
@@ -13,6 +15,7 @@
 mod cache;
 mod liveness;
 mod middleware;
+mod revocation;
 mod sessions;
 mod settings;
 mod store;
@@ -21,6 +24,7 @@ mod user;
 pub use cache::CACHE_TTL_MAX;
 pub use liveness::Liveness;
 pub use middleware::{failures, layer};
+pub use revocation::CHANNEL as ENDED_CHANNEL;
 pub use sessions::Sessions;
 pub use settings::{MIN_SESSION_KEY_LEN, SessionKey, SessionSettings};
 pub use store::PgSessionStore;

@@ -1,7 +1,8 @@
 //! [`Sessions`]: the session wing as the rest of the gateway uses it. It is the only code that
 //! reads or writes the `sessions` table (through the store it makes, or its own statements),
 //! and the only owner of this instance's session cache, so ending sessions is one call that
-//! does both the SQL and the cache invalidation.
+//! does the SQL, the cache invalidation here, and the notice to every other instance (see
+//! [`super::revocation`]), which [`Sessions::follow`] hears.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +11,15 @@ use actix_web::HttpRequest;
 use actix_web::cookie::Key;
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
+use web_common::db::Job;
+use web_common::notify::Notice;
 
 use super::cache::Cache;
 use super::liveness::Liveness;
+use super::revocation::{CHANNEL, Ended, user_payload};
 use super::settings::SessionSettings;
 use super::store::PgSessionStore;
 use super::user::SessionUser;
@@ -26,6 +32,8 @@ pub struct Sessions {
     settings: SessionSettings,
     secure: bool,
     cookie_key: Key,
+    /// Ended sessions, for this instance's open streams.
+    ended: broadcast::Sender<Ended>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -47,6 +55,7 @@ impl Sessions {
             cache: Arc::new(Cache::default()),
             settings,
             secure,
+            ended: broadcast::channel(1024).0,
         }
     }
 
@@ -105,8 +114,13 @@ impl Sessions {
             .bind(user)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(user_payload(user))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        self.cache.forget_user(user);
+        self.forget(Ended::User(user));
         Ok(done.rows_affected())
     }
 
@@ -128,36 +142,77 @@ impl Sessions {
         if subject.is_none() && sid.is_none() {
             return Ok(0);
         }
-        let users: Vec<Option<Uuid>> = sqlx::query_scalar(
-            "DELETE FROM sessions
-             WHERE provider = $1
-               AND ($2::text IS NULL OR provider_subject = $2)
-               AND ($3::text IS NULL OR provider_sid = $3)
-             RETURNING user_id",
+        let ended: Vec<Vec<u8>> = sqlx::query_scalar(
+            "WITH ended AS (
+                 DELETE FROM sessions
+                 WHERE provider = $1
+                   AND ($2::text IS NULL OR provider_subject = $2)
+                   AND ($3::text IS NULL OR provider_sid = $3)
+                 RETURNING key_hash)
+             SELECT key_hash FROM ended, pg_notify($4, 'k:' || encode(key_hash, 'hex'))",
         )
         .bind(provider)
         .bind(subject)
         .bind(sid)
+        .bind(CHANNEL)
         .fetch_all(&self.pool)
         .await?;
-        for user in users.iter().flatten() {
-            self.cache.forget_user(*user);
+        for hash in &ended {
+            if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
+                self.forget(Ended::Key(hash));
+            }
         }
-        Ok(users.len() as u64)
+        Ok(ended.len() as u64)
     }
 
-    /// The session row `req`'s cookie names, to re-check while a response streams; `None`
-    /// without a (decryptable) session cookie.
-    pub fn liveness(&self, req: &HttpRequest) -> Option<Liveness> {
-        Liveness::of(req, self.cookie_name(), &self.cookie_key, &self.pool)
+    /// The session (of `user`) that `req`'s cookie names, to wait on while a response
+    /// streams; `None` without a (decryptable) session cookie.
+    pub fn liveness(&self, req: &HttpRequest, user: Option<Uuid>) -> Option<Liveness> {
+        Liveness::of(
+            req,
+            (self.cookie_name(), &self.cookie_key),
+            user,
+            &self.pool,
+            &self.ended,
+        )
     }
 
-    /// Deletes every expired session; returns how many.
-    pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
+    /// Drops what ended from this instance's cache and tells its open streams.
+    fn forget(&self, ended: Ended) {
+        match ended {
+            Ended::User(user) => self.cache.forget_user(user),
+            Ended::Key(hash) => self.cache.forget_key_hash(&hash),
+            Ended::Unknown => self.cache.clear(),
+        }
+        let _ = self.ended.send(ended);
+    }
+
+    /// Hears the sessions ended on any instance (`notices` of [`CHANNEL`], from the process's
+    /// listener), forever (run it next to the server): each is forgotten here at once; when
+    /// notices may have been missed, the whole cache is.
+    pub async fn follow(self, mut notices: broadcast::Receiver<Notice>) {
+        loop {
+            let ended = match notices.recv().await {
+                Ok(Notice::Payload(payload)) => Ended::parse(&payload),
+                Ok(Notice::Missed) | Err(RecvError::Lagged(_)) => Ended::Unknown,
+                // No listener any more (the process is stopping): the cache's time bound stays.
+                Err(RecvError::Closed) => return std::future::pending().await,
+            };
+            self.forget(ended);
+        }
+    }
+
+    /// Deletes every expired session, once per cluster: `None` when another instance is doing
+    /// it right now; else how many.
+    pub async fn delete_expired(&self) -> Result<Option<u64>, sqlx::Error> {
+        let Some(mut tx) = Job::SessionSweep.begin(&self.pool).await? else {
+            return Ok(None);
+        };
         let done = sqlx::query("DELETE FROM sessions WHERE idle_expires_at <= now()")
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected())
+        tx.commit().await?;
+        Ok(Some(done.rows_affected()))
     }
 
     /// Deletes expired sessions every `every`, forever (run it next to the server).
@@ -166,8 +221,8 @@ impl Sessions {
         loop {
             interval.tick().await;
             match self.delete_expired().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "expired sessions deleted"),
+                Ok(None | Some(0)) => {}
+                Ok(Some(n)) => tracing::info!(deleted = n, "expired sessions deleted"),
                 Err(e) => tracing::warn!(error = %e, "could not delete expired sessions"),
             }
         }

@@ -38,6 +38,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::cache::{Cache, State};
+use super::revocation::CHANNEL;
 use super::user::{ROTATE_KEY, SessionUser, SignInOrigin};
 
 /// How far the idle expiry must be able to move before a request writes it: a minute, or 1/20
@@ -154,20 +155,25 @@ impl PgSessionStore {
         .bind(origin.as_ref().and_then(|o| o.sid.as_ref()))
         .execute(&mut *tx)
         .await?;
+        // Every instance hears which sessions the cap ended (see `super::revocation`).
         let ended = match user {
             Some(user) => sqlx::query(
-                "DELETE FROM sessions WHERE key_hash IN (
-                     SELECT key_hash FROM sessions
-                     WHERE user_id = $1 AND key_hash <> $2
-                     ORDER BY idle_expires_at DESC
-                     OFFSET $3)",
+                "WITH ended AS (
+                     DELETE FROM sessions WHERE key_hash IN (
+                         SELECT key_hash FROM sessions
+                         WHERE user_id = $1 AND key_hash <> $2
+                         ORDER BY idle_expires_at DESC
+                         OFFSET $3)
+                     RETURNING key_hash)
+                 SELECT pg_notify($4, 'k:' || encode(key_hash, 'hex')) FROM ended",
             )
             .bind(user)
             .bind(&hash[..])
             .bind(i64::from(self.per_user_max) - 1)
-            .execute(&mut *tx)
+            .bind(CHANNEL)
+            .fetch_all(&mut *tx)
             .await?
-            .rows_affected(),
+            .len(),
             None => 0,
         };
         tx.commit().await?;
@@ -300,10 +306,15 @@ impl SessionStore for PgSessionStore {
     async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
         let hash = key_hash(session_key);
         self.cache.invalidate(session_key.as_ref());
-        let deleted = sqlx::query("DELETE FROM sessions WHERE key_hash = $1")
-            .bind(&hash[..])
-            .execute(&self.pool)
-            .await;
+        // Every instance hears that it ended (see `super::revocation`).
+        let deleted = sqlx::query(
+            "WITH ended AS (DELETE FROM sessions WHERE key_hash = $1 RETURNING key_hash)
+             SELECT pg_notify($2, 'k:' || encode(key_hash, 'hex')) FROM ended",
+        )
+        .bind(&hash[..])
+        .bind(CHANNEL)
+        .execute(&self.pool)
+        .await;
         // Again once the row is gone: a load that read it meanwhile must not cache it.
         self.cache.invalidate(session_key.as_ref());
         deleted?;

@@ -1104,7 +1104,10 @@ async fn request_smuggling_cl_te_and_duplicate_content_length_are_refused_and_ne
 // 10. Streams --------------------------------------------------------------------------------------
 
 /// Reads `res`'s body until it ends (`Ok(bytes)`) or fails (`Err(bytes)`), for at most `wait`.
-async fn read_until_end(res: reqwest::Response, wait: Duration) -> Option<Result<String, String>> {
+pub async fn read_until_end(
+    res: reqwest::Response,
+    wait: Duration,
+) -> Option<Result<String, String>> {
     let mut stream = res.bytes_stream();
     let mut text = String::new();
     let read = async {

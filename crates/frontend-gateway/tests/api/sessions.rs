@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use web_common::db::Job;
 
 use crate::helpers::{PASSWORD, TestApp, Upstream};
 
@@ -114,8 +115,14 @@ async fn expired_rows_are_cleaned_up() {
     .execute(&app.db.pool)
     .await
     .unwrap();
+    // While another instance sweeps (holds the job's lock), this one skips its turn.
+    let mut other = app.db.pool.acquire().await.unwrap();
+    Job::SessionSweep.hold(&mut other).await.unwrap();
+    assert_eq!(app.sessions().delete_expired().await.unwrap(), None);
+    assert_eq!(app.session_rows().await, 2);
+    Job::SessionSweep.release(&mut other).await.unwrap();
     let deleted = app.sessions().delete_expired().await.unwrap();
-    assert_eq!(deleted, 1);
+    assert_eq!(deleted, Some(1));
     assert_eq!(app.session_rows().await, 1);
 }
 

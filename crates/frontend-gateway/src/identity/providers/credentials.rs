@@ -17,6 +17,7 @@ use web_common::{Problem, email};
 use crate::error::Error;
 use crate::identity::sign_in::start_session;
 use crate::identity::state::Identity;
+use crate::identity::throttle::Refusal;
 use crate::identity::users::{self, Account};
 use crate::identity::wire::{SessionBody, url_or_redirect, wants_json};
 use crate::session::UserSession;
@@ -125,12 +126,18 @@ async fn authenticate(
     let email = email::parse(email)
         .map_err(|refused| Problem::invalid_field("email", refused.to_string()))?;
     let key = email.key();
-    if let Err(throttled) = identity.throttle.attempt(key, identity.client_ip(req)) {
-        tracing::warn!(
-            retry_after = throttled.retry_after_secs(),
-            "sign-in throttled"
-        );
-        return Err(throttled.into());
+    if let Err(refusal) = identity
+        .throttle
+        .attempt(key, identity.client_ip(req))
+        .await
+    {
+        if let Refusal::Throttled(throttled) = &refusal {
+            tracing::warn!(
+                retry_after = throttled.retry_after_secs(),
+                "sign-in throttled"
+            );
+        }
+        return Err(refusal.into());
     }
     let verdict = async {
         let account = users::find_by_email(&identity.users, key).await?;
@@ -145,13 +152,13 @@ async fn authenticate(
     };
     match verdict.await {
         Ok(Some(account)) => {
-            identity.throttle.succeeded(key);
+            identity.throttle.succeeded(key).await;
             Ok(Some(account))
         }
         Ok(None) => Ok(None),
         // No verdict (a full hashing queue, a database failure): not a failed guess.
         Err(e) => {
-            identity.throttle.withdraw(key);
+            identity.throttle.withdraw(key).await;
             Err(e)
         }
     }

@@ -66,7 +66,8 @@ impl EmailLinks {
         }
         identity
             .mail_throttle
-            .attempt(email.key(), identity.client_ip(req))?;
+            .attempt(email.key(), identity.client_ip(req))
+            .await?;
         let callback_url = identity
             .origin
             .same_origin_url(fields.get("callbackUrl").map(String::as_str));

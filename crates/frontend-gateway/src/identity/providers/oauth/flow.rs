@@ -175,9 +175,9 @@ struct FlowRow {
 }
 
 /// Deletes flows past their expiry; returns how many.
-pub async fn delete_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
+pub async fn delete_expired(db: impl sqlx::PgExecutor<'_>) -> Result<u64, sqlx::Error> {
     let flows = sqlx::query("DELETE FROM sign_in_flows WHERE expires_at <= now()")
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(flows.rows_affected())
 }

@@ -31,6 +31,7 @@ use crate::identity::linking::{self, Refusal};
 use crate::identity::settings::ClientSettings;
 use crate::identity::sign_in::start_session;
 use crate::identity::state::Identity;
+use crate::identity::throttle;
 use crate::identity::wire::{url_or_redirect, wants_json};
 use crate::session::{SignInOrigin, UserSession};
 
@@ -125,13 +126,19 @@ impl OAuth {
         let json = wants_json(fields);
         let provider = self.client().id.as_str();
         // Each start writes a flow row: starts count against the client's sign-in attempts.
-        if let Err(throttled) = identity.throttle.attempt_from(identity.client_ip(req)) {
-            tracing::warn!(
-                provider,
-                retry_after = throttled.retry_after_secs(),
-                "provider sign-in throttled"
-            );
-            return Err(throttled.into());
+        if let Err(refusal) = identity
+            .throttle
+            .attempt_from(identity.client_ip(req))
+            .await
+        {
+            if let throttle::Refusal::Throttled(throttled) = &refusal {
+                tracing::warn!(
+                    provider,
+                    retry_after = throttled.retry_after_secs(),
+                    "provider sign-in throttled"
+                );
+            }
+            return Err(refusal.into());
         }
         let (link_user_id, link_marker) = if fields.get("link").is_some_and(|v| v == "true") {
             let Some(user) = session.user() else {
