@@ -79,7 +79,9 @@ def big_body(stack, findings):
 
 
 def revoke(stack, findings):
-    """Sign-out on instance 1 must stop the cookie on instance 2 within 1 s."""
+    """Sign-out on instance 1 must stop the cookie on instance 2 within 50 ms (the sessions_ended
+    notice; the cache's 500 ms bound is only the fallback). Instance 2 has the session cached
+    right before the sign-out, so its cache alone would serve it for up to 500 ms more."""
     g1 = stack.ports["gateway"]
     p2, _, _ = stack.start_gateway("frontend-gateway-2", stack.ports["gateway2"])
     g2 = stack.ports["gateway2"]
@@ -97,16 +99,17 @@ def revoke(stack, findings):
         out = {"status_before": before, "signout_status": status, "stopped_after_ms": {}}
         pending = {"instance 1": g1, "instance 2": g2}
         while pending and time.monotonic() - t0 < 5:
+            # Polled as fast as the two instances answer (about a millisecond each).
             for name, g in list(pending.items()):
                 s = request(g, "GET", "/api/workspaces", {"Cookie": f"session={cookie}"})[0]
                 if s == 401:
                     out["stopped_after_ms"][name] = round((time.monotonic() - t0) * 1000, 1)
                     del pending[name]
-            time.sleep(0.01)
+            time.sleep(0.002)
         for name in pending:
             out["stopped_after_ms"][name] = None
         ms = list(out["stopped_after_ms"].values())
-        out["ok"] = all(v == 200 for v in before.values()) and status == 200 and all(v is not None and v <= 1000 for v in ms)
+        out["ok"] = all(v == 200 for v in before.values()) and status == 200 and all(v is not None and v <= 50 for v in ms)
         findings.extras["revoke"] = out
         log(f"session revocation: before {before}, sign-out {status}, cookie refused after {out['stopped_after_ms']} ms")
     finally:
