@@ -14,7 +14,7 @@ What a run does, step by step, is in bench/harness/__init__.py (the package hold
 Usage:
   python3 bench/run.py                      # everything (about 4 minutes)
   DURATION=3 WARMUP=1 python3 bench/run.py  # smoke run (figures are not measurements)
-  python3 bench/run.py --only backend,nginx # a subset: a b c d storm bigbody revoke instr
+  python3 bench/run.py --only backend,nginx # a subset: a b c d storm bigbody revoke rolling instr
                                             # (aliases: backend=a, gateway=b,c, nginx=d)
   python3 bench/run.py --anchor             # run the anchor's ./run.sh first (needs its setup.sh)
 
@@ -39,7 +39,7 @@ from harness.sink import run_sink
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", default="all", help="comma-separated cases: a b c d storm bigbody revoke instr "
+    ap.add_argument("--only", default="all", help="comma-separated cases: a b c d storm bigbody revoke rolling instr "
                                                   "(aliases backend=a, gateway=b,c, nginx=d)")
     ap.add_argument("--anchor", action="store_true", help="run the anchor's ./run.sh first (needs its setup.sh done)")
     ap.add_argument("--sink", type=int, help=argparse.SUPPRESS)  # the upstream of the 100 MiB case

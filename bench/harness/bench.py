@@ -15,6 +15,7 @@ from .config import BENCH, PASSTHROUGH, ROOT, SERVICE_DEFAULTS, log
 from .instructions import instructions
 from .procs import idle_info
 from .report import Findings
+from .rolling import rolling
 from .stack import Stack
 
 
@@ -56,6 +57,8 @@ class Bench:
             checks.big_body(stack, findings)
         if "revoke" in self.cases:
             checks.revoke(stack, findings)
+        if "rolling" in self.cases:
+            rolling(stack, findings)
         if "storm" in self.cases:
             run_case(stack, findings, "storm")
         if "instr" in self.cases:

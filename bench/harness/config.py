@@ -13,9 +13,9 @@ BENCH = Path(__file__).resolve().parent.parent
 ROOT = BENCH.parent
 # The entry point; the upstream sink runs as `python3 bench/run.py --sink PORT`.
 RUN_PY = BENCH / "run.py"
-ALL_CASES = ["a", "b", "c", "d", "storm", "bigbody", "revoke", "instr"]
+ALL_CASES = ["a", "b", "c", "d", "storm", "bigbody", "revoke", "rolling", "instr"]
 ALIASES = {"backend": ["a"], "gateway": ["b", "c"], "nginx": ["d"], "all": ALL_CASES}
-GATEWAY_CASES = {"b", "c", "storm", "bigbody", "revoke"}
+GATEWAY_CASES = {"b", "c", "storm", "bigbody", "revoke", "rolling"}
 GROUPS = ["gateway", "backend", "proxy"]
 CASE_GROUPS = {"a": ["backend"], "b": ["gateway", "backend"], "c": ["gateway", "backend"],
                "d": ["proxy", "backend"], "storm": ["gateway", "backend"]}

@@ -142,6 +142,16 @@ def render(meta, results, extras, notes, preflight, anchor):
                  f"{'/'.join(str(v) for v in rv['status_before'].values())} on instances 1/2; after `POST /api/auth/signout` "
                  f"({rv['signout_status']}) on instance 1 the same cookie got 401 after "
                  + ", ".join(f"{k}: {fmt(v)} ms" for k, v in rv["stopped_after_ms"].items()) + ".")
+    ro = extras.get("rolling")
+    if ro and "restarting" in ro:
+        st, rs = ro["steady"], ro["restarting"]
+        restarts = ", ".join(f"{r['instance']} {r['restart_s']} s (exit {r['exit_code']})" for r in ro.get("restarts", []))
+        L.append(f"- **Rolling restart** ({ro['instances']['backend']} backend-api and {ro['instances']['gateway']} "
+                 f"frontend-gateway instances behind nginx, `SHUTDOWN_DRAIN_SECS={ro['drain_secs']}`, wrk "
+                 f"{ro['seconds']} s on `GET /api/workspaces` with a session cookie): without restarts "
+                 f"{fmt(st['requests_per_s'])} req/s, p99 {fmt(st['p99_ms'])} ms; while every instance restarted in "
+                 f"turn ({restarts}) {fmt(rs['requests_per_s'])} req/s, p99 {fmt(rs['p99_ms'])} ms, "
+                 f"{rs['non_2xx_3xx']} non-2xx answers, socket errors {rs['socket_errors']}.")
     ins = extras.get("instructions")
     if ins:
         for k, v in ins.items():

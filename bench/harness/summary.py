@@ -86,6 +86,11 @@ def targets(cases, extras, anchor):
     add("a signed-out session stops working within 50 ms on every gateway instance (2 instances)",
         ", ".join(f"{k}: {fmt(v)} ms" for k, v in rv["stopped_after_ms"].items()) if rv else "n/a",
         rv["ok"] if rv else None)
+    ro = extras.get("rolling")
+    add("a rolling restart of 2 backend and 3 gateway instances: zero non-2xx answers and zero socket errors",
+        (f"{ro['restarting']['non_2xx_3xx']} non-2xx, {sum(ro['restarting']['socket_errors'].values())} socket errors; "
+         f"p99 {fmt(ro['restarting']['p99_ms'])} ms (steady {fmt(ro['steady']['p99_ms'])} ms)") if ro and "restarting" in ro else "n/a",
+        ro["ok"] if ro and "restarting" in ro else None)
     for g, label in (("gateway", "gateway"), ("backend", "backend")):
         peaks = [(k, c["peak_rss_mib"][g]) for k, c in cases.items() if g in c["peak_rss_mib"] and k in ("a", "b", "c", "d")]
         if peaks:
