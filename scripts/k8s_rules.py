@@ -41,6 +41,7 @@ The rules:
 - `cnpg`: a CloudNativePG `Cluster` (no schema in kubernetes-validate) is
   `postgresql.cnpg.io/v1`, has at least 2 instances in production (1 in dev), a storage size
   and an `initdb` bootstrap; a DATABASE_URL from `<cluster>-app` reads its `uri` key.
+- `kinds`: no kind these rules do not know (a new custom resource needs its rule here).
 """
 
 import base64
@@ -473,7 +474,7 @@ def check(docs, facts, overlay):
             out.append(f"cnpg: Cluster/{name} has no initdb bootstrap")
     for other in by_kind:
         if other and other not in KNOWN_KINDS:
-            out.append(f"cnpg: {other} is a custom resource no rule checks")
+            out.append(f"kinds: {other} is a kind no rule here checks")
     return out
 
 

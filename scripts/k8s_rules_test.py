@@ -208,7 +208,7 @@ CASES = [
          "secretKeyRef"].update(key="password"), "cnpg:", "reads key password"),
     ("an unchecked custom resource", "production",
      lambda d: d.append({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
-     "cnpg:", "Widget is a custom resource no rule checks"),
+     "kinds:", "Widget is a kind no rule here checks"),
 ]
 
 
@@ -286,5 +286,5 @@ if __name__ == "__main__":
     result = unittest.TextTestRunner(verbosity=1).run(
         unittest.defaultTestLoader.loadTestsFromTestCase(Rules))
     failed = len(result.failures) + len(result.errors)
-    print(f"k8s rules: {result.testsRun - failed} passed, {failed} failed")
+    print(f"k8s_rules: {result.testsRun - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
