@@ -21,6 +21,7 @@ RUN cargo chef cook --release --locked --recipe-path recipe.json -p backend-api 
 COPY . .
 RUN cargo build --release --locked -p backend-api -p frontend-gateway --bins \
  && install -D -m 0755 target/release/backend-api /out/backend-api \
+ && install -D -m 0755 target/release/migrate /out/migrate \
  && install -D -m 0755 target/release/frontend-gateway /out/frontend-gateway
 
 # glibc + libgcc only, no shell, runs as uid 65532.
@@ -30,6 +31,8 @@ USER nonroot:nonroot
 
 FROM runtime AS backend-api
 COPY --from=builder /out/backend-api /usr/local/bin/backend-api
+# `migrate` applies the migrations ahead of a rollout (the Kubernetes migration Job runs it).
+COPY --from=builder /out/migrate /usr/local/bin/migrate
 ENV BACKEND_API_ADDR=0.0.0.0:8080 APP_ENV=production
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \

@@ -75,6 +75,15 @@ compose-check:
     cargo build --release --locked -p backend-api -p frontend-gateway --bins
     DATABASE_URL={{test_db}} python3 scripts/compose_check.py target/compose-spec/package/src/compose-spec/schema/compose-spec.json
 
+# Check deploy/k8s/ without a cluster: each overlay rendered by kustomize (kubectl's, from a PyPI
+# package), `kubernetes-validate --strict` (Kubernetes 1.30 and 1.37), our rules (probes, limits,
+# security context, images, each service's variables from the README's table), and the rules'
+# own test on broken copies (see scripts/k8s_check.py). Tools are installed under target/k8s-check/.
+k8s-check:
+    python3 -c "import yaml" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pyyaml
+    python3 scripts/k8s_check.py
+    python3 scripts/k8s_rules_test.py
+
 # Benchmark: the release binaries on a seeded database (1000 users x 10 workspaces), wrk cases
 # (backend direct, through the gateway, through nginx), RSS/CPU, cold starts and instruction
 # counts, checked against the targets; writes BENCHMARKS.md and bench/results/latest.json.
