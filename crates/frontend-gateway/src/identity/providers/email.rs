@@ -27,7 +27,9 @@ use crate::identity::tokens::{self, Grant, Purpose};
 use crate::identity::users::{self, Address};
 use crate::identity::verification::{check_your_email, dead_post};
 use crate::identity::wire::{url_or_redirect, wants_json};
-use crate::identity::{accounts, outgoing, text};
+use crate::identity::accounts;
+use crate::identity::outgoing;
+use crate::identity::text;
 use crate::session::UserSession;
 
 /// The sign-in link provider.
