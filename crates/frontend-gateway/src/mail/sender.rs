@@ -19,6 +19,10 @@
 //! Every message carries `Message-ID: <{row id}@{domain of MAIL_FROM}>`, the same on every
 //! attempt, so a retry after a lost answer is recognisable as the same message.
 //!
+//! At shutdown (once [`Shutdown::stopped`] resolves) the sender finishes the row it holds (its
+//! attempt is bounded by the SMTP timeout) and records the outcome, then claims nothing more:
+//! no message is cut mid-send, and no row stays leased by an instance that is gone.
+//!
 //! Without `SMTP_URL` (development only) each message is written to the log at info level
 //! instead (recipient, subject, plain-text body with its links) and counted as sent.
 //!
@@ -34,6 +38,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use uuid::Uuid;
 use web_common::outbox::{CHANNEL, MailKind};
+use web_common::shutdown::Shutdown;
 
 use super::settings::MailSettings;
 use super::templates;
@@ -113,8 +118,9 @@ impl Sender {
         }
     }
 
-    /// Sends due messages, forever (run it next to the server).
-    pub async fn run(self) {
+    /// Sends due messages until `shutdown` stops the service (run it next to the server); the
+    /// message being sent then is finished and recorded first.
+    pub async fn run(self, shutdown: Shutdown) {
         match &self.settings.smtp {
             Some(url) => {
                 tracing::info!(smtp = %url.redacted(), from = %self.settings.from, "mail goes over SMTP")
@@ -125,11 +131,16 @@ impl Sender {
         }
         let mut listener: Option<PgListener> = None;
         let mut upkept: Option<Instant> = None;
+        let stopped = shutdown.stopped();
+        let mut stopped = std::pin::pin!(stopped);
         loop {
+            if shutdown.is_stopping() {
+                break;
+            }
             if listener.is_none() {
                 listener = self.listen().await;
             }
-            self.deliver_due().await;
+            self.deliver_due(&shutdown).await;
             if upkept.is_none_or(|at| at.elapsed() >= UPKEEP_EVERY) {
                 self.delete_old().await;
                 upkept = Some(Instant::now());
@@ -143,11 +154,19 @@ impl Sender {
                             listener = None;
                         },
                         () = tokio::time::sleep(sleep) => {}
+                        () = &mut stopped => break,
                     }
                 }
-                None => tokio::time::sleep(sleep).await,
+                None => {
+                    tokio::select! {
+                        () = tokio::time::sleep(sleep) => {}
+                        () = &mut stopped => break,
+                    }
+                }
             }
         }
+        drop(listener);
+        self.listen_pool.close().await;
     }
 
     async fn listen(&self) -> Option<PgListener> {
@@ -183,9 +202,9 @@ impl Sender {
         }
     }
 
-    /// Claims and sends due rows until none is left.
-    async fn deliver_due(&self) {
-        loop {
+    /// Claims and sends due rows until none is left, or the service stops.
+    async fn deliver_due(&self, shutdown: &Shutdown) {
+        while !shutdown.is_stopping() {
             match self.claim().await {
                 Ok(Some(row)) => self.attempt(row).await,
                 Ok(None) => return,
