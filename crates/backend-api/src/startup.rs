@@ -25,8 +25,8 @@ pub enum StartupError {
     /// The database could not be reached.
     #[error("cannot connect to the database: {0}")]
     Database(#[source] sqlx::Error),
-    /// The migrations failed.
-    #[error("database migrations failed: {0}")]
+    /// The migrations failed (or, with `MIGRATE_ON_START=false`, are not applied).
+    #[error("database migrations: {0}")]
     Migrate(#[from] web_common::db::MigrateError),
     /// The listen address could not be bound.
     #[error("cannot listen on the configured address: {0}")]

@@ -43,8 +43,8 @@ pub enum StartupError {
     /// The dummy password hash could not be made.
     #[error("could not prepare the dummy password hash")]
     DummyHash,
-    /// The migrations could not be applied.
-    #[error("database migrations failed")]
+    /// The migrations could not be applied (or, with `MIGRATE_ON_START=false`, are not).
+    #[error("database migrations: {0}")]
     Migrate(#[from] web_common::db::MigrateError),
 }
 
