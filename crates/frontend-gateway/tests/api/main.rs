@@ -10,6 +10,7 @@ mod mail;
 mod oidc;
 mod pages;
 mod proxy;
+mod retry;
 mod security;
 mod security_emails;
 mod security_proxy;
