@@ -111,6 +111,8 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
+# No load balancer in development: a restart (a source changed, Ctrl-C) needs no drain delay.
+export SHUTDOWN_DRAIN_SECS="${SHUTDOWN_DRAIN_SECS:-0}"
 build() { cargo build --locked -p backend-api -p frontend-gateway --bins; }
 BIN="$(scripts/target-dir)/debug"
 

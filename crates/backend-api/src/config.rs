@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use auth_contract::Secret;
 use web_common::env::{AppEnv, ConfigError, Recorder, Source, parsed_or, required, secs};
-use web_common::settings::{DatabaseSettings, LogSettings, ServerSettings};
+use web_common::settings::{DatabaseSettings, LifecycleSettings, LogSettings, ServerSettings};
 
 /// The longest `INVITATION_TTL_SECS`: a year.
 pub const MAX_INVITATION_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -30,6 +30,8 @@ pub struct Settings {
     /// `INVITATION_TTL_SECS` (default 604800, 7 days; at most a year): how long a workspace
     /// invitation can be accepted.
     pub invitation_ttl: Duration,
+    /// `MIGRATE_ON_START`, `SHUTDOWN_DRAIN_SECS`, `SHUTDOWN_TIMEOUT_SECS`.
+    pub lifecycle: LifecycleSettings,
 }
 
 impl Settings {
@@ -64,6 +66,7 @@ impl Settings {
                 "must be at most 31536000 (a year)",
             ));
         }
+        let lifecycle = LifecycleSettings::from_source(src)?;
         Ok(Self {
             server,
             database,
@@ -72,6 +75,7 @@ impl Settings {
             app_env,
             log,
             invitation_ttl,
+            lifecycle,
         })
     }
 
@@ -98,6 +102,7 @@ impl fmt::Debug for Settings {
             .field("app_env", &self.app_env)
             .field("log", &self.log)
             .field("invitation_ttl", &self.invitation_ttl)
+            .field("lifecycle", &self.lifecycle)
             .finish()
     }
 }
@@ -126,6 +131,7 @@ mod tests {
         assert_eq!(s.database.acquire_timeout, Duration::from_secs(5));
         assert_eq!(s.log, LogSettings::default());
         assert_eq!(s.invitation_ttl, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(s.lifecycle, LifecycleSettings::default());
     }
 
     #[test]
@@ -270,7 +276,10 @@ mod tests {
                 "DATABASE_URL",
                 "HTTP_WORKERS",
                 "INVITATION_TTL_SECS",
+                "MIGRATE_ON_START",
                 "RUST_LOG",
+                "SHUTDOWN_DRAIN_SECS",
+                "SHUTDOWN_TIMEOUT_SECS",
             ]
         );
     }

@@ -1,4 +1,5 @@
-//! Building the server: the database (migrated), the shared state, the listener, the routes.
+//! Building the server: the database (migrated, or checked with `MIGRATE_ON_START=false`), the
+//! shared state, the listener, the routes; running it until a graceful shutdown.
 
 use std::net::TcpListener;
 
@@ -6,7 +7,9 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use auth_contract::Verifier;
-use web_common::db::migrate;
+use web_common::db::migrate_or_check;
+use web_common::settings::LifecycleSettings;
+use web_common::shutdown::{self, Shutdown};
 use web_common::{Problem, problem, request_id};
 
 use crate::config::Settings;
@@ -22,8 +25,8 @@ pub enum StartupError {
     /// The database could not be reached.
     #[error("cannot connect to the database: {0}")]
     Database(#[source] sqlx::Error),
-    /// The migrations failed.
-    #[error("database migrations failed: {0}")]
+    /// The migrations failed (or, with `MIGRATE_ON_START=false`, are not applied).
+    #[error("database migrations: {0}")]
     Migrate(#[from] web_common::db::MigrateError),
     /// The listen address could not be bound.
     #[error("cannot listen on the configured address: {0}")]
@@ -34,6 +37,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    state: web::Data<AppState>,
+    lifecycle: LifecycleSettings,
 }
 
 impl std::fmt::Debug for Application {
@@ -46,19 +51,22 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     /// Connects to the database, applies the migrations (under sqlx's advisory lock, so
-    /// several instances may start at once), and binds the listen address (port 0: any free
+    /// several instances may start at once; with `MIGRATE_ON_START=false` only checks that
+    /// they are applied), and binds the listen address (port 0: any free
     /// port, see [`Application::port`]). Serves `settings.server.workers` request workers.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let pool = settings.database.pool();
         // Fail here, named as a connection problem, rather than inside the migrations.
         drop(pool.acquire().await.map_err(StartupError::Database)?);
-        migrate(&pool).await?;
+        migrate_or_check(&pool, settings.lifecycle.migrate_on_start).await?;
         let state = web::Data::new(AppState {
             pool,
             reads: settings.database.lane(),
             verifier: Verifier::new(&settings.api_secret, &settings.api_secret_previous),
             invitation_ttl: settings.invitation_ttl,
+            shutdown: Shutdown::new(),
         });
+        let app_state = state.clone();
         let listener = TcpListener::bind(settings.server.addr)?;
         let addr = listener.local_addr()?;
         tracing::info!(
@@ -83,11 +91,16 @@ impl Application {
         })
         .workers(settings.server.workers.get())
         .on_connect(web_common::tcp::no_delay)
+        // Signals are `web_common::shutdown::serve`'s: it drains before it stops the server.
+        .disable_signals()
+        .shutdown_timeout(settings.lifecycle.timeout.as_secs())
         .listen(listener)?
         .run();
         Ok(Self {
             port: addr.port(),
             server,
+            state: app_state,
+            lifecycle: settings.lifecycle,
         })
     }
 
@@ -96,8 +109,14 @@ impl Application {
         self.port
     }
 
-    /// Serves until the process is asked to stop (SIGINT/SIGTERM: graceful shutdown).
+    /// Serves until the process is asked to stop (SIGTERM/SIGINT), then shuts down gracefully
+    /// (see [`web_common::shutdown`]) and closes the database connections.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let state = self.state;
+        let result =
+            shutdown::serve(self.server, &state.shutdown, &self.lifecycle, "backend-api").await;
+        state.pool.close().await;
+        state.reads.close().await;
+        result
     }
 }

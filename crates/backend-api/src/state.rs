@@ -5,6 +5,7 @@ use std::time::Duration;
 use auth_contract::Verifier;
 use sqlx::PgPool;
 use web_common::db::Lane;
+use web_common::shutdown::Shutdown;
 
 /// The shared state, in `web::Data` on every worker.
 #[derive(Debug)]
@@ -18,4 +19,6 @@ pub struct AppState {
     pub verifier: Verifier,
     /// How long a new workspace invitation can be accepted (`INVITATION_TTL_SECS`).
     pub invitation_ttl: Duration,
+    /// Whether the service is shutting down (`/readyz` answers 503 from the signal on).
+    pub shutdown: Shutdown,
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use auth_contract::Secret;
 use web_common::env::{AppEnv, ConfigError, Recorder, Source, parsed_or, required, secs};
-use web_common::settings::{DatabaseSettings, LogSettings, ServerSettings};
+use web_common::settings::{DatabaseSettings, LifecycleSettings, LogSettings, ServerSettings};
 
 use crate::identity::password::{default_concurrency, default_queue};
 use crate::identity::throttle::Limits;
@@ -63,6 +63,9 @@ pub struct Settings {
     pub proxy: ProxySettings,
     /// `SMTP_URL` (required in production) and `MAIL_FROM`: how the outbox's mail is sent.
     pub mail: MailSettings,
+    /// `MIGRATE_ON_START`, `SHUTDOWN_DRAIN_SECS`, `SHUTDOWN_TIMEOUT_SECS` (shared with the
+    /// backend, see [`web_common::settings`]).
+    pub lifecycle: LifecycleSettings,
 }
 
 impl Settings {
@@ -89,6 +92,7 @@ impl Settings {
             auth: provider_config::auth(src, app_env)?,
             proxy: proxy(src)?,
             mail: MailSettings::from_source(src, app_env, &public_origin)?,
+            lifecycle: LifecycleSettings::from_source(src)?,
         };
         Ok(settings)
     }
@@ -452,6 +456,9 @@ mod tests {
             "PASSWORD_HASH_CONCURRENCY",
             "RUST_LOG",
             "GATEWAY_REWRITES",
+            "MIGRATE_ON_START",
+            "SHUTDOWN_DRAIN_SECS",
+            "SHUTDOWN_TIMEOUT_SECS",
         ] {
             assert!(names.contains(name), "{name} is missing from {names:?}");
         }

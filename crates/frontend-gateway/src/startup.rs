@@ -1,5 +1,6 @@
 //! Building and running the server: the pool, the three wings' state, the middleware stack
-//! and the routes. Binds its own listener so tests can use port 0.
+//! and the routes. Binds its own listener so tests can use port 0. Runs until a graceful
+//! shutdown (see [`web_common::shutdown`]).
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -8,8 +9,10 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokio::sync::broadcast;
-use web_common::db::migrate;
+use web_common::db::migrate_or_check;
 use web_common::notify::{Hub, Notice};
+use web_common::settings::LifecycleSettings;
+use web_common::shutdown::{self, Shutdown};
 
 use crate::config::Settings;
 use crate::identity::csrf::Csrf;
@@ -42,8 +45,8 @@ pub enum StartupError {
     /// The dummy password hash could not be made.
     #[error("could not prepare the dummy password hash")]
     DummyHash,
-    /// The migrations could not be applied.
-    #[error("database migrations failed")]
+    /// The migrations could not be applied (or, with `MIGRATE_ON_START=false`, are not).
+    #[error("database migrations: {0}")]
     Migrate(#[from] web_common::db::MigrateError),
 }
 
@@ -61,6 +64,8 @@ pub struct Application {
     mail: Sender,
     hub: Hub,
     ended_sessions: broadcast::Receiver<Notice>,
+    shutdown: Shutdown,
+    lifecycle: LifecycleSettings,
 }
 
 impl std::fmt::Debug for Application {
@@ -72,7 +77,8 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Connects (lazily) to Postgres, applies migrations, binds `settings.server.addr` and
+    /// Connects (lazily) to Postgres, applies migrations (with `MIGRATE_ON_START=false`,
+    /// checks that they are applied), binds `settings.server.addr` and
     /// builds the server.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         if settings.session.key.is_generated() {
@@ -81,7 +87,7 @@ impl Application {
             );
         }
         let pool = settings.database.pool();
-        migrate(&pool).await?;
+        migrate_or_check(&pool, settings.lifecycle.migrate_on_start).await?;
         // Make the dummy hash now, so the first sign-in with an unknown email costs no more
         // than any other (no timing difference to learn from).
         tokio::task::spawn_blocking(password::dummy_hash)
@@ -131,12 +137,14 @@ impl Application {
             settings.mail.clone(),
             settings.public_origin.clone(),
         );
+        let (shutdown, lifecycle) = (Shutdown::new(), settings.lifecycle);
         let server = server(
             listener,
             settings,
             pool.clone(),
             (sessions.clone(), identity),
             providers.clone(),
+            shutdown.clone(),
         )
         .map_err(bind_error)?;
         Ok(Self {
@@ -151,6 +159,8 @@ impl Application {
             mail,
             hub,
             ended_sessions,
+            shutdown,
+            lifecycle,
         })
     }
 
@@ -165,24 +175,35 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM), deleting expired sessions and
-    /// sign-in flows and sending the mail outbox meanwhile, and discovering the OpenID providers (retrying those that do
-    /// not answer) in the background.
+    /// Serves until SIGTERM/SIGINT and a graceful shutdown (see [`web_common::shutdown`]),
+    /// deleting expired sessions and sign-in flows and sending the mail outbox meanwhile, and
+    /// discovering the OpenID providers (retrying those that do not answer) in the background.
+    /// Once the server stops taking work, the clean-ups stop, the mail sender finishes the
+    /// message it is sending (and records it), and the database pool is closed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let oidc = self.providers.oidc().cloned().collect();
         let _discovery = oauth::discovery::start(oidc, self.provider_timeout);
-        tokio::select! {
-            result = self.server => result,
-            () = self.sessions.clone().clean_up_periodically(SESSION_CLEAN_UP_EVERY) => Ok(()),
-            () = identity::clean_up_periodically(
-                self.pool,
+        let stop = &self.shutdown;
+        let serve = shutdown::serve(self.server, stop, &self.lifecycle, "frontend-gateway");
+        let (result, ..) = tokio::join!(
+            serve,
+            stop.until_stopped(
+                self.sessions
+                    .clone()
+                    .clean_up_periodically(SESSION_CLEAN_UP_EVERY)
+            ),
+            stop.until_stopped(identity::clean_up_periodically(
+                self.pool.clone(),
                 SESSION_CLEAN_UP_EVERY,
                 self.longest_window,
-            ) => Ok(()),
-            () = self.mail.run() => Ok(()),
-            () = self.hub.run() => Ok(()),
-            () = self.sessions.follow(self.ended_sessions) => Ok(()),
-        }
+            )),
+            self.mail.run(stop.clone()),
+            stop.until_stopped(self.hub.clone().run()),
+            stop.until_stopped(self.sessions.follow(self.ended_sessions)),
+        );
+        self.hub.close().await;
+        self.pool.close().await;
+        result
     }
 }
 
@@ -192,11 +213,13 @@ fn server(
     pool: sqlx::PgPool,
     (sessions, identity): (Sessions, Identity),
     providers: Providers,
+    shutdown: Shutdown,
 ) -> std::io::Result<Server> {
     let identity = web::Data::new(identity);
     // Checked once: off the proxy's path entirely in development and on http origins.
     let hsts = origin::sends_hsts(settings.app_env.is_production(), &settings.public_origin);
     let body_timeout = settings.client_body_timeout;
+    let lifecycle = settings.lifecycle;
     let providers = web::Data::new(providers);
     let provider_timeout = settings.auth.provider_timeout;
     let connect_timeout = settings.proxy.connect_timeout;
@@ -204,11 +227,13 @@ fn server(
         settings.proxy,
         settings.trusted_proxies,
         sessions.clone(),
+        shutdown.clone(),
     ));
     let origin = web::Data::new(settings.public_origin);
     let sessions = web::Data::new(sessions);
     let server = HttpServer::new(move || {
-        let (identity, providers, pool) = (identity.clone(), providers.clone(), pool.clone());
+        let (identity, providers) = (identity.clone(), providers.clone());
+        let (pool, shutdown) = (pool.clone(), shutdown.clone());
         App::new()
             .app_data(origin.clone())
             .app_data(sessions.clone())
@@ -220,7 +245,7 @@ fn server(
             .app_data(web_common::problem::json_config(OWN_BODY_LIMIT))
             .app_data(web::PayloadConfig::default().limit(OWN_BODY_LIMIT))
             .configure(|cfg| identity::configure(cfg, identity, providers))
-            .configure(|cfg| health::configure(cfg, pool))
+            .configure(|cfg| health::configure(cfg, pool, shutdown))
             .configure(pages::configure)
             .default_service(web::to(proxy::handle))
             .wrap(session::layer(&sessions))
@@ -242,6 +267,9 @@ fn server(
     // A client that closes its side has gone: its request is dropped (a sign-in waiting for a
     // password hash gives up its place) instead of running on for nobody.
     .h1_allow_half_closed(false)
+    // Signals are `web_common::shutdown::serve`'s: it drains before it stops the server.
+    .disable_signals()
+    .shutdown_timeout(lifecycle.timeout.as_secs())
     .listen(listener)?
     .run();
     Ok(server)

@@ -16,6 +16,9 @@
 //! [`hostile`] (an OpenID provider that misbehaves on purpose) and [`github`] (GitHub's
 //! documented shapes).
 //!
+//! [`service`] runs a service binary as a child process (its own port, a real SIGTERM, its exit
+//! status), for the start-up and shutdown tests.
+//!
 //! The mail peer: [`smtp`] (the real `maildev`, an SMTP server whose REST API lists what it
 //! received: [`smtp::MailSink`]).
 
@@ -24,6 +27,7 @@ pub mod github;
 pub mod hostile;
 mod npm;
 pub mod oidc_provider;
+pub mod service;
 pub mod smtp;
 
 pub use db::{TestDatabase, mint_token, worker_threads};

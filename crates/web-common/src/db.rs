@@ -109,6 +109,13 @@ pub enum MigrateError {
     /// sqlx could not apply a migration (or refused the database's record of them).
     #[error(transparent)]
     Migrations(#[from] sqlx::migrate::MigrateError),
+    /// `MIGRATE_ON_START=false` and the database lacks migrations this build needs (see
+    /// [`check_migrated`]).
+    #[error(
+        "the database is not migrated: {0}; apply the migrations first (the `migrate` command), \
+         or start with MIGRATE_ON_START=true"
+    )]
+    Behind(String),
     /// A query of [`migrate`]'s own failed.
     #[error("filling users.email_key failed: {0}")]
     Database(#[from] sqlx::Error),
@@ -172,6 +179,77 @@ pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), MigrateError> {
     fill_email_keys(pool).await?;
     MIGRATOR.run(pool).await?;
     Ok(())
+}
+
+/// [`migrate`] when `migrate_on_start` (`MIGRATE_ON_START`), else [`check_migrated`]: how both
+/// services prepare their database at start-up.
+pub async fn migrate_or_check(
+    pool: &sqlx::PgPool,
+    migrate_on_start: bool,
+) -> Result<(), MigrateError> {
+    if migrate_on_start {
+        migrate(pool).await
+    } else {
+        check_migrated(pool).await
+    }
+}
+
+/// Checks, without changing anything, that every migration of [`MIGRATOR`] is applied, and
+/// applied completely: for a service started with `MIGRATE_ON_START=false`, whose migrations
+/// another process (the `migrate` command) applies. [`MigrateError::Behind`] names what is
+/// missing. Migrations the database has and this build does not know are allowed (a newer
+/// release migrated it; in a rolling upgrade, instances of the older one still run on it).
+/// A [`REWORDED`] migration may carry either of its checksums.
+pub async fn check_migrated(pool: &sqlx::PgPool) -> Result<(), MigrateError> {
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+        .fetch_one(pool)
+        .await?;
+    if table.is_none() {
+        return Err(MigrateError::Behind(
+            "it has no migrations applied (no _sqlx_migrations table)".to_owned(),
+        ));
+    }
+    let applied: Vec<(i64, bool, Vec<u8>)> =
+        sqlx::query_as("SELECT version, success, checksum FROM _sqlx_migrations")
+            .fetch_all(pool)
+            .await?;
+    let applied: std::collections::HashMap<i64, (bool, Vec<u8>)> = applied
+        .into_iter()
+        .map(|(version, success, checksum)| (version, (success, checksum)))
+        .collect();
+    let mut missing = Vec::new();
+    for m in MIGRATOR.iter() {
+        let Some((success, checksum)) = applied.get(&m.version) else {
+            missing.push(format!("{} ({})", m.version, m.description));
+            continue;
+        };
+        if !success {
+            return Err(MigrateError::Behind(format!(
+                "migration {} ({}) did not finish",
+                m.version, m.description
+            )));
+        }
+        let released = REWORDED
+            .iter()
+            .find(|(v, _)| *v == m.version)
+            .and_then(|(_, hex)| hex::decode(hex).ok());
+        if checksum[..] != m.checksum[..] && released.as_deref() != Some(&checksum[..]) {
+            return Err(MigrateError::Behind(format!(
+                "migration {} ({}) was applied from a different text",
+                m.version, m.description
+            )));
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(MigrateError::Behind(format!(
+            "{} of {} migrations are not applied: {}",
+            missing.len(),
+            MIGRATOR.iter().count(),
+            missing.join(", ")
+        )))
+    }
 }
 
 async fn repair_reworded(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
@@ -346,6 +424,17 @@ impl Lane {
         out
     }
 
+    /// Closes the lane: later [`Lane::run`]s fail with `sqlx::Error::PoolClosed`, and the idle
+    /// connections say goodbye to the server (connections lent out close when they come
+    /// back).
+    pub async fn close(&self) {
+        self.inner.permits.close();
+        let idle: Vec<Parked> = std::mem::take(&mut *self.inner.idle());
+        for Parked { conn, .. } in idle {
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
+        }
+    }
+
     /// Connections open and waiting for work.
     pub fn idle_connections(&self) -> usize {
         self.inner.idle().len()
@@ -411,6 +500,9 @@ struct Checkout {
 
 impl Checkout {
     fn park(mut self) {
+        if self.lane.permits.is_closed() {
+            return; // Dropped: closed.
+        }
         if let Some(conn) = self.conn.take() {
             self.lane.idle().push(Parked {
                 conn,

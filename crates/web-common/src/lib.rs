@@ -14,7 +14,10 @@
 //! * [`outbox`]: the mail outbox both services write in their own transactions;
 //! * [`env`]: reading typed settings from the environment, and how a service starts on them
 //!   ([`env::load`]: `.env`, then the settings, exit status 78 on a bad value);
-//! * [`settings`]: the settings groups both services share (listener, database, logs);
+//! * [`settings`]: the settings groups both services share (listener, database, logs, start and
+//!   stop);
+//! * [`shutdown`]: the graceful shutdown both services run on SIGTERM (drain, then finish the
+//!   requests in flight);
 //! * [`probe`]: the `healthcheck` subcommand's HTTP probe, and [`tcp`]: socket options.
 
 pub mod db;
@@ -27,6 +30,7 @@ pub mod problem;
 pub mod ready;
 pub mod request_id;
 pub mod settings;
+pub mod shutdown;
 pub mod tcp;
 pub mod telemetry;
 

@@ -66,6 +66,11 @@ impl Hub {
         }
     }
 
+    /// Closes the listener's connection (at shutdown, once [`Hub::run`] has stopped).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Listens, forever (run it next to the server), connecting again whenever the
     /// connection is lost.
     pub async fn run(self) {

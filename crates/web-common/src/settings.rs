@@ -1,4 +1,5 @@
-//! The settings groups both services share: where to listen, the database, the logs. Each
+//! The settings groups both services share: where to listen, the database, the logs, how the
+//! service starts and stops ([`LifecycleSettings`]). Each
 //! service's `Settings` holds these next to its own groups and reads them through a
 //! [`Source`].
 
@@ -131,6 +132,44 @@ impl fmt::Debug for DatabaseSettings {
     }
 }
 
+/// How a service starts and stops: whether it migrates the database, and its graceful
+/// shutdown (see [`crate::shutdown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleSettings {
+    /// `MIGRATE_ON_START` (default `true`): apply the migrations at start-up; `false` leaves
+    /// them to the `migrate` command (a Kubernetes Job or init container) and refuses to start
+    /// on a database that lacks any of them.
+    pub migrate_on_start: bool,
+    /// `SHUTDOWN_DRAIN_SECS` (default 5, 0 allowed): after SIGTERM, how long `/readyz` answers
+    /// 503 while everything else is still served, so load balancers stop sending requests.
+    pub drain: Duration,
+    /// `SHUTDOWN_TIMEOUT_SECS` (default 25, at least 1): after the drain, how long requests in
+    /// flight have to finish before they are dropped.
+    pub timeout: Duration,
+}
+
+impl LifecycleSettings {
+    /// Reads `MIGRATE_ON_START`, `SHUTDOWN_DRAIN_SECS` and `SHUTDOWN_TIMEOUT_SECS`.
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let drain: u64 = parsed_or(src, "SHUTDOWN_DRAIN_SECS", 5)?;
+        Ok(Self {
+            migrate_on_start: parsed_or(src, "MIGRATE_ON_START", true)?,
+            drain: Duration::from_secs(drain),
+            timeout: secs(src, "SHUTDOWN_TIMEOUT_SECS", 25)?,
+        })
+    }
+}
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        Self {
+            migrate_on_start: true,
+            drain: Duration::from_secs(5),
+            timeout: Duration::from_secs(25),
+        }
+    }
+}
+
 /// What a service logs, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSettings {
@@ -200,6 +239,33 @@ mod tests {
             ];
             let src: Vec<_> = src.into_iter().rev().collect();
             let err = DatabaseSettings::from_source(&src).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_lifecycle_group_reads_migrations_drain_and_deadline() {
+        assert_eq!(
+            LifecycleSettings::from_source(&[("A", "")]).unwrap(),
+            LifecycleSettings::default()
+        );
+        let s = LifecycleSettings::from_source(&[
+            ("MIGRATE_ON_START", "false"),
+            ("SHUTDOWN_DRAIN_SECS", "0"),
+            ("SHUTDOWN_TIMEOUT_SECS", "3"),
+        ])
+        .unwrap();
+        assert!(!s.migrate_on_start);
+        assert_eq!(
+            (s.drain, s.timeout),
+            (Duration::ZERO, Duration::from_secs(3))
+        );
+        for (name, value) in [
+            ("MIGRATE_ON_START", "sometimes"),
+            ("SHUTDOWN_DRAIN_SECS", "-1"),
+            ("SHUTDOWN_TIMEOUT_SECS", "0"),
+        ] {
+            let err = LifecycleSettings::from_source(&[(name, value)]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
         }
     }

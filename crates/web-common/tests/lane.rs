@@ -210,3 +210,18 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
     db.restore().await;
     backend_pid(&lane).await;
 }
+
+#[tokio::test]
+async fn a_closed_lane_says_goodbye_to_its_idle_connections_and_serves_no_more() {
+    let db = TestDatabase::new().await;
+    let lane = Lane::new(db.options.clone(), LaneSettings::new(2));
+    let pid = backend_pid(&lane).await;
+    assert_eq!(lane.idle_connections(), 1);
+    lane.close().await;
+    assert_eq!(lane.idle_connections(), 0);
+    assert!(gone_within(&db, pid, Duration::from_secs(2)).await);
+    assert!(matches!(
+        select_one(&lane).await,
+        Err(sqlx::Error::PoolClosed)
+    ));
+}

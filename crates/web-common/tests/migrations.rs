@@ -1,11 +1,13 @@
-//! The migrations against a real Postgres: applying them, and a database migrated with the
-//! released text of a migration whose comments were corrected later.
+//! The migrations against a real Postgres: applying them, a database migrated with the
+//! released text of a migration whose comments were corrected later, and the check made
+//! instead of migrating (`MIGRATE_ON_START=false`).
 
 use sha2::{Digest, Sha384};
 use sqlx::{Connection, PgConnection};
 use test_support::TestDatabase;
 use web_common::db::{
-    EMAIL_KEY_ADDED, EMAIL_KEY_UNIQUE, MIGRATOR, MigrateError, REWORDED, migrate,
+    EMAIL_KEY_ADDED, EMAIL_KEY_UNIQUE, MIGRATOR, MigrateError, REWORDED, check_migrated, migrate,
+    migrate_or_check,
 };
 
 /// SQL without its `--` comments and blank lines: what a migration does.
@@ -228,4 +230,81 @@ async fn accounts_sharing_an_email_key_stop_the_migration_by_name_before_the_ind
         .unwrap();
     migrate(&db.pool).await.unwrap();
     assert!(index_exists(&db, "users_email_key_key").await);
+}
+
+#[tokio::test]
+async fn the_check_passes_a_migrated_database_and_names_what_another_lacks() {
+    let db = TestDatabase::new().await;
+    check_migrated(&db.pool).await.expect("migrated");
+    // A newer release's migration, unknown to this build: fine (a rolling upgrade).
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from a newer release', true, '\\x00', 1)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    check_migrated(&db.pool)
+        .await
+        .expect("a newer migration is allowed");
+    // A reworded migration recorded with its released checksum: fine (`migrate` updates it).
+    for (version, released) in REWORDED {
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = $2 WHERE version = $1")
+            .bind(version)
+            .bind(hex::decode(released).unwrap())
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    check_migrated(&db.pool)
+        .await
+        .expect("the released checksum is allowed");
+
+    let first = MIGRATOR.iter().next().unwrap();
+    let last = MIGRATOR.iter().last().unwrap();
+    let behind = |e: MigrateError| match e {
+        MigrateError::Behind(why) => why,
+        other => panic!("not Behind: {other}"),
+    };
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = '\\x01' WHERE version = $1")
+        .bind(first.version)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let why = behind(check_migrated(&db.pool).await.unwrap_err());
+    assert!(
+        why.contains(&first.version.to_string()) && why.contains("different text"),
+        "{why}"
+    );
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = $2 WHERE version = $1")
+        .bind(first.version)
+        .bind(&first.checksum[..])
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE _sqlx_migrations SET success = false WHERE version = $1")
+        .bind(last.version)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let why = behind(check_migrated(&db.pool).await.unwrap_err());
+    assert!(why.contains("did not finish"), "{why}");
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+        .bind(last.version)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let err = migrate_or_check(&db.pool, false).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("{} ({})", last.version, last.description))
+            && message.contains("MIGRATE_ON_START=true"),
+        "{message}"
+    );
+    sqlx::query("DROP TABLE _sqlx_migrations")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let why = behind(check_migrated(&db.pool).await.unwrap_err());
+    assert!(why.contains("no migrations applied"), "{why}");
 }

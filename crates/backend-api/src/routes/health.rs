@@ -20,7 +20,7 @@ pub async fn healthz() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
 }
 
-/// The database answers (within 2 s).
+/// The service is not shutting down, and the database answers (within 2 s).
 #[utoipa::path(
     get, path = "/readyz", tag = "health",
     responses(
@@ -29,6 +29,7 @@ pub async fn healthz() -> web::Json<Health> {
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
+    web_common::ready::serving(&state.shutdown)?;
     web_common::ready::database(&state.pool).await?;
     Ok(web::Json(Health { status: "ready" }))
 }

@@ -20,6 +20,10 @@
 //! Every message carries `Message-ID: <{row id}@{domain of MAIL_FROM}>`, the same on every
 //! attempt, so a retry after a lost answer is recognisable as the same message.
 //!
+//! At shutdown (once [`Shutdown::stopped`] resolves) the sender finishes the row it holds (its
+//! attempt is bounded by the SMTP timeout) and records the outcome, then claims nothing more:
+//! no message is cut mid-send, and no row stays leased by an instance that is gone.
+//!
 //! Without `SMTP_URL` (development only) each message is written to the log at info level
 //! instead (recipient, subject, plain-text body with its links) and counted as sent.
 //!
@@ -38,6 +42,7 @@ use uuid::Uuid;
 use web_common::db::Job;
 use web_common::notify::{Hub, Notice};
 use web_common::outbox::{CHANNEL, MailKind};
+use web_common::shutdown::Shutdown;
 
 use super::settings::MailSettings;
 use super::templates;
@@ -109,8 +114,9 @@ impl Sender {
         }
     }
 
-    /// Sends due messages, forever (run it next to the server).
-    pub async fn run(mut self) {
+    /// Sends due messages until `shutdown` stops the service (run it next to the server); the
+    /// message being sent then is finished and recorded first.
+    pub async fn run(mut self, shutdown: Shutdown) {
         match &self.settings.smtp {
             Some(url) => {
                 tracing::info!(smtp = %url.redacted(), from = %self.settings.from, "mail goes over SMTP")
@@ -120,8 +126,13 @@ impl Sender {
             ),
         }
         let mut upkept: Option<Instant> = None;
+        let stopped = shutdown.stopped();
+        let mut stopped = std::pin::pin!(stopped);
         loop {
-            self.deliver_due().await;
+            if shutdown.is_stopping() {
+                break;
+            }
+            self.deliver_due(&shutdown).await;
             if upkept.is_none_or(|at| at.elapsed() >= UPKEEP_EVERY) {
                 self.delete_old().await;
                 upkept = Some(Instant::now());
@@ -132,10 +143,14 @@ impl Sender {
             tokio::select! {
                 notice = self.notices.recv() => {
                     if notice == Err(broadcast::error::RecvError::Closed) {
-                        tokio::time::sleep(sleep).await;
+                        tokio::select! {
+                            () = tokio::time::sleep(sleep) => {}
+                            () = &mut stopped => break,
+                        }
                     }
                 }
                 () = tokio::time::sleep(sleep) => {}
+                () = &mut stopped => break,
             }
         }
     }
@@ -158,9 +173,9 @@ impl Sender {
         }
     }
 
-    /// Claims and sends due rows until none is left.
-    async fn deliver_due(&self) {
-        loop {
+    /// Claims and sends due rows until none is left, or the service stops.
+    async fn deliver_due(&self, shutdown: &Shutdown) {
+        while !shutdown.is_stopping() {
             match self.claim().await {
                 Ok(Some(row)) => self.attempt(row).await,
                 Ok(None) => return,

@@ -10,11 +10,17 @@
 //! 3. send: the body streams through (never buffered, capped at `PROXY_MAX_BODY_BYTES`), no
 //!    redirects, no decompression; refused/unreachable -> 502, too slow -> 504; a client body
 //!    that breaks off or is malformed -> 400 (the upstream's request is abandoned unfinished);
+//!    retry: a GET, HEAD or OPTIONS without a body whose upstream connection failed before
+//!    the response head was read (refused, reset, closed: see [`failed_before_answer`]) is
+//!    sent once more, on another connection (awc's pool drops the failed one, and discards
+//!    idle ones the upstream has closed), all within the same `PROXY_TIMEOUT_SECS`; never a
+//!    request with a body, never once any of the answer has been read. The retry costs the
+//!    successful path nothing: the second request is built only when the first failed;
 //! 4. response filter: hop-by-hop headers dropped; `Set-Cookie` only on a rule that passes
 //!    cookies, never one named like the gateway's; `Cache-Control: private, no-store` on an
 //!    authenticated answer that set no caching header; the body streamed back under an idle
-//!    timeout, and, for a signed-in user's open-ended stream, only while the session lives
-//!    (see [`super::streams`]).
+//!    timeout, and, for a signed-in user's open-ended stream, only while the session lives;
+//!    an event stream ends cleanly when the gateway shuts down (see [`super::streams`]).
 
 use std::time::Duration;
 
@@ -28,6 +34,7 @@ use awc::error::{ConnectError, SendRequestError};
 use bytes::Bytes;
 use futures_util::Stream;
 use web_common::problem::Untouched;
+use web_common::shutdown::Shutdown;
 use web_common::{Problem, RequestId};
 
 use super::filters;
@@ -45,21 +52,25 @@ pub struct Proxy {
     signer: Signer,
     trusted_proxies: TrustedProxies,
     sessions: Sessions,
+    shutdown: Shutdown,
 }
 
 impl Proxy {
     /// A proxy configured by `settings`, believing `X-Forwarded-*` from `trusted_proxies` only,
-    /// and asking `sessions` whether a streaming response's session still lives.
+    /// asking `sessions` whether a streaming response's session still lives, and ending event
+    /// streams when `shutdown` stops the gateway.
     pub fn new(
         settings: ProxySettings,
         trusted_proxies: TrustedProxies,
         sessions: Sessions,
+        shutdown: Shutdown,
     ) -> Self {
         Self {
             signer: Signer::new(&settings.api_secret),
             settings,
             trusted_proxies,
             sessions,
+            shutdown,
         }
     }
 }
@@ -169,19 +180,31 @@ pub async fn handle(
         _ => None,
     };
     let client_info = forwarded::client(&req, &proxy.trusted_proxies);
-    let mut upstream = upstream_request(
-        &client,
-        &req,
-        &url,
-        token.as_deref(),
-        &request_id,
-        &client_info,
-    );
-    if pass_cookies && let Some(cookies) = filters::upstream_cookie(req.headers()) {
-        upstream.headers_mut().insert(header::COOKIE, cookies);
-    }
+    let build = || {
+        let mut upstream = upstream_request(
+            &client,
+            &req,
+            &url,
+            token.as_deref(),
+            &request_id,
+            &client_info,
+        );
+        if pass_cookies && let Some(cookies) = filters::upstream_cookie(req.headers()) {
+            upstream.headers_mut().insert(header::COOKIE, cookies);
+        }
+        upstream
+    };
     let authenticated = token.is_some();
-    let response = tokio::time::timeout(settings.timeout, send(upstream, &req, payload, max_body))
+    let sent = async {
+        match send(build(), &req, payload, max_body).await {
+            Err(Error::UpstreamUnreachable(e)) if retryable(&req) && failed_before_answer(&e) => {
+                tracing::info!(error = %e, "the upstream connection failed before an answer; retrying once");
+                build().send().await.map_err(|e| send_error(e, max_body))
+            }
+            sent => sent,
+        }
+    };
+    let response = tokio::time::timeout(settings.timeout, sent)
         .await
         .map_err(|_| Error::UpstreamTimeout)??;
     // A signed-in user's open-ended stream lives only as long as their session (worked out
@@ -201,7 +224,44 @@ pub async fn handle(
         },
         settings.stream_idle_timeout,
         session_check,
+        &proxy.shutdown,
     ))
+}
+
+/// A request that may be sent twice: `GET`, `HEAD` or `OPTIONS` (idempotent, RFC 9110
+/// section 9.2.2) without a body (no `Content-Length`, no `Transfer-Encoding`: nothing of the
+/// client's was consumed by the first attempt).
+fn retryable(req: &HttpRequest) -> bool {
+    matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && !req.headers().contains_key(header::CONTENT_LENGTH)
+        && !req.headers().contains_key(header::TRANSFER_ENCODING)
+}
+
+/// The upstream connection failed before any of the answer was read: the connection was
+/// refused or reset while connecting, writing the request failed, or the connection closed
+/// (or was reset) before a byte of the response head arrived (a pooled keep-alive connection
+/// the upstream closed as it went away). Not: a timeout (trying again would double the wait),
+/// a TLS or DNS failure (the same again), a response head that broke off part-way or could
+/// not be parsed (`bytes remaining on stream`: the upstream answered something).
+fn failed_before_answer(e: &SendRequestError) -> bool {
+    use std::io::ErrorKind;
+    let lost = |kind: ErrorKind| {
+        matches!(
+            kind,
+            ErrorKind::ConnectionRefused
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+                | ErrorKind::NotConnected
+        )
+    };
+    match e {
+        SendRequestError::Connect(ConnectError::Disconnected) => true,
+        SendRequestError::Connect(ConnectError::Io(io)) => lost(io.kind()),
+        SendRequestError::Send(io) => lost(io.kind()),
+        SendRequestError::Response(actix_web::error::ParseError::Io(io)) => lost(io.kind()),
+        _ => false,
+    }
 }
 
 fn content_length(req: &HttpRequest) -> Option<u64> {
@@ -257,10 +317,7 @@ async fn send(
     req: &HttpRequest,
     payload: web::Payload,
     max_body: u64,
-) -> Result<
-    awc::ClientResponse<impl Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static>,
-    Error,
-> {
+) -> Result<awc::ClientResponse, Error> {
     let length = content_length(req);
     let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
     let sent = match length {
@@ -315,6 +372,7 @@ fn downstream_response<S>(
     filter: Filter,
     idle: Duration,
     session_check: impl FnOnce() -> Option<(Liveness, Duration)>,
+    shutdown: &Shutdown,
 ) -> HttpResponse
 where
     S: Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static,
@@ -350,11 +408,17 @@ where
             len,
             GuardedBody::new(upstream, idle, None),
         )),
-        None => res.body(BodyStream::new(GuardedBody::new(
-            upstream,
-            idle,
-            session_check(),
-        ))),
+        None => {
+            let event_stream = upstream
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+            let body = GuardedBody::new(upstream, idle, session_check());
+            match event_stream {
+                true => res.body(BodyStream::new(body.ending_at(shutdown.stopped()))),
+                false => res.body(BodyStream::new(body)),
+            }
+        }
     };
     res.extensions_mut().insert(Untouched);
     res
@@ -435,6 +499,55 @@ mod tests {
             actix_web::ResponseError::status_code(&body(Box::new(PayloadError::Incomplete(None)))),
             StatusCode::BAD_REQUEST
         );
+    }
+
+    #[test]
+    fn only_failures_before_any_answer_are_retried() {
+        use std::io::{Error as IoError, ErrorKind};
+        let io = |kind: ErrorKind| IoError::new(kind, "test");
+        for e in [
+            SendRequestError::Connect(ConnectError::Disconnected),
+            SendRequestError::Connect(ConnectError::Io(io(ErrorKind::ConnectionRefused))),
+            SendRequestError::Send(io(ErrorKind::BrokenPipe)),
+            SendRequestError::Response(io(ErrorKind::ConnectionReset).into()),
+        ] {
+            assert!(failed_before_answer(&e), "{e:?}");
+        }
+        for e in [
+            SendRequestError::Timeout,
+            SendRequestError::Connect(ConnectError::Timeout),
+            SendRequestError::Response(IoError::other("bytes remaining on stream").into()),
+            SendRequestError::Response(actix_web::error::ParseError::Header),
+            SendRequestError::Body("the client's body".into()),
+        ] {
+            assert!(!failed_before_answer(&e), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn only_bodiless_get_head_and_options_are_retryable() {
+        use actix_web::test::TestRequest;
+        for method in [Method::GET, Method::HEAD, Method::OPTIONS] {
+            assert!(retryable(
+                &TestRequest::default()
+                    .method(method.clone())
+                    .to_http_request()
+            ));
+            let with_body = TestRequest::default()
+                .method(method)
+                .insert_header((header::CONTENT_LENGTH, "3"))
+                .to_http_request();
+            assert!(!retryable(&with_body));
+        }
+        for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+            assert!(!retryable(
+                &TestRequest::default().method(method).to_http_request()
+            ));
+        }
+        let chunked = TestRequest::get()
+            .insert_header((header::TRANSFER_ENCODING, "chunked"))
+            .to_http_request();
+        assert!(!retryable(&chunked));
     }
 
     #[test]

@@ -11,7 +11,11 @@
 //!   revoked, not expired; see [`Liveness`]), cutting the stream when it does not. Cutting =
 //!   the connection to the client is closed without the final chunk, so the client sees an
 //!   incomplete body. (A body with a `Content-Length` is bounded by its size and the idle
-//!   timeout, and is not re-checked.)
+//!   timeout, and is not re-checked.) An event stream also ends at shutdown
+//!   ([`GuardedBody::ending_at`]): cleanly, with its final chunk, as a server closing an event
+//!   stream does (the browser's `EventSource` reconnects, to another instance). Other bodies
+//!   are not ended early at shutdown: a clean end would pass a truncated download off as
+//!   complete; they finish as requests in flight do, or are cut at the shutdown deadline.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -91,6 +95,8 @@ where
     }
 }
 
+type Stop = Pin<Box<dyn Future<Output = ()>>>;
+
 /// Waiting for one session to end while its response streams ([`Liveness::ended`]: at once
 /// when its end is heard of, else found by a re-check every so often).
 struct SessionCheck {
@@ -112,6 +118,8 @@ pub struct GuardedBody<S> {
     /// Made at the first wait (a body that never waits costs no timer).
     idle_timer: Option<Pin<Box<Sleep>>>,
     session: Option<SessionCheck>,
+    /// Resolves when the body should end cleanly (the gateway is shutting down).
+    stop: Option<Stop>,
     done: bool,
 }
 
@@ -120,6 +128,7 @@ impl<S> std::fmt::Debug for GuardedBody<S> {
         f.debug_struct("GuardedBody")
             .field("idle", &self.idle)
             .field("checks_session", &self.session.is_some())
+            .field("ends_at_shutdown", &self.stop.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -137,8 +146,16 @@ impl<S> GuardedBody<S> {
             session: session.map(|(session, every)| SessionCheck {
                 ended: Box::pin(session.ended(every)),
             }),
+            stop: None,
             done: false,
         }
+    }
+
+    /// Ends the body cleanly (no error: the final chunk is sent) once `stop` resolves; for
+    /// event streams, whose end is a close the client recovers from.
+    pub fn ending_at(mut self, stop: impl Future<Output = ()> + 'static) -> Self {
+        self.stop = Some(Box::pin(stop));
+        self
     }
 }
 
@@ -151,6 +168,13 @@ where
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(stop) = this.stop.as_mut()
+            && stop.as_mut().poll(cx).is_ready()
+        {
+            this.done = true;
+            tracing::info!("an event stream was ended: the gateway is shutting down");
             return Poll::Ready(None);
         }
         if let Some(session) = this.session.as_mut()
@@ -223,6 +247,21 @@ mod tests {
         assert!(matches!(item, Some(Err(BodyError::Idle(_)))));
         let waited = started.elapsed();
         assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(2));
+        assert!(body.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stream_ending_at_shutdown_ends_cleanly_when_it_comes() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let open = futures_util::stream::iter([Ok(Bytes::from_static(b"data: 1\n\n"))])
+            .chain(futures_util::stream::pending());
+        let mut body = GuardedBody::new(open, Duration::from_secs(60), None).ending_at(async {
+            let _ = rx.await;
+        });
+        assert!(matches!(body.next().await, Some(Ok(_))));
+        tx.send(()).unwrap();
+        let end = tokio::time::timeout(Duration::from_secs(1), body.next()).await;
+        assert!(matches!(end, Ok(None)), "a clean end, not an error");
         assert!(body.next().await.is_none());
     }
 }

@@ -11,6 +11,7 @@ mod oidc;
 mod pages;
 mod proxy;
 mod replicas;
+mod retry;
 mod security;
 mod security_emails;
 mod security_proxy;
