@@ -51,11 +51,6 @@ import urllib.parse
 
 SERVICES = {"backend-api": "backend", "frontend-gateway": "gateway"}
 SECRET_NAME = re.compile(r"SECRET|_KEY$|^DATABASE_URL$|^SMTP_URL$|^AUTH_PROVIDERS$")
-# Settings being added alongside these manifests (the drain and MIGRATE_ON_START). Accepted
-# here while the README's table does not list them yet; once it does, its row decides.
-PENDING = {"MIGRATE_ON_START": {"backend", "gateway"},
-           "SHUTDOWN_DRAIN_SECS": {"backend", "gateway"},
-           "SHUTDOWN_TIMEOUT_SECS": {"backend", "gateway"}}
 DRAIN_DEFAULT, TIMEOUT_DEFAULT = 5, 25
 
 
@@ -91,8 +86,6 @@ def read_settings(readme_text, env_example_text):
         raise ValueError("README's table and .env.example differ: "
                          f"only in README {sorted(set(table) - example)}, "
                          f"only in .env.example {sorted(example - set(table))}")
-    for name, used in PENDING.items():
-        table.setdefault(name, {"used_by": used, "required": None})
     return table
 
 

@@ -20,16 +20,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use web_common::{Problem, email};
 
 use crate::error::Error;
+use crate::identity::accounts;
 use crate::identity::link_page::{self, Confirm};
+use crate::identity::outgoing;
 use crate::identity::sign_in::{Verified, start_session};
 use crate::identity::state::Identity;
+use crate::identity::text;
 use crate::identity::tokens::{self, Grant, Purpose};
 use crate::identity::users::{self, Address};
 use crate::identity::verification::{check_your_email, dead_post};
 use crate::identity::wire::{url_or_redirect, wants_json};
-use crate::identity::accounts;
-use crate::identity::outgoing;
-use crate::identity::text;
 use crate::session::UserSession;
 
 /// The sign-in link provider.
