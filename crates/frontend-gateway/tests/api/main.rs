@@ -7,6 +7,7 @@ mod github;
 mod helpers;
 mod hostile;
 mod mail;
+mod mail_shutdown;
 mod oidc;
 mod pages;
 mod proxy;
