@@ -38,10 +38,11 @@ TOKEN_LIFETIME_S = 300
 TOKEN_REFRESH_S = 200
 # Service settings passed through from the harness's environment when set (A/B runs).
 PASSTHROUGH = ["HTTP_WORKERS", "DATABASE_MAX_CONNECTIONS", "SESSION_CACHE_MS", "PASSWORD_HASH_CONCURRENCY"]
-# Every process of a case shares the same 2 cores with wrk and PostgreSQL: one actix worker per
+# No drain when the harness stops a process between cases (the rolling-restart case sets its
+# own). Every process of a case shares the same 2 cores with wrk and PostgreSQL: one actix worker per
 # service (like the anchor's one event loop per Node process) keeps the runnable threads below
 # the core count's multiple that makes tails long. Overridable (HTTP_WORKERS=2 ...) for A/B runs.
-SERVICE_DEFAULTS = {"HTTP_WORKERS": "1"}
+SERVICE_DEFAULTS = {"HTTP_WORKERS": "1", "SHUTDOWN_DRAIN_SECS": "0"}
 # The one cargo command that builds every binary the harness runs (named in error messages).
 BUILD_HINT = "cargo build --release -p backend-api -p frontend-gateway -p auth-contract --bins"
 
