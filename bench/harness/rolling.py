@@ -4,6 +4,7 @@ other (SIGTERM, start again, wait for /readyz), against the same load without re
 services' own drain (SHUTDOWN_DRAIN_SECS: /readyz 503 at once, serving on meanwhile) and the
 gateway's retry of an idempotent request on a fresh connection are what keep it at zero errors."""
 
+import os
 import subprocess
 import threading
 import time
@@ -79,7 +80,7 @@ class Cluster:
         r = subprocess.run(argv + ["-t", "-q"], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"nginx -t failed: {r.stderr}")
-        p = self.stack.start("nginx-rolling", argv, {})
+        p = self.stack.start("nginx-rolling", argv, dict(os.environ))
         for _ in range(200):
             if probe(self.lb_gw, "/readyz") == 200:
                 break
