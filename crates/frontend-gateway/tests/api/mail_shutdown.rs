@@ -12,6 +12,7 @@ use frontend_gateway::mail::Sender;
 use serde_json::json;
 use test_support::TestDatabase;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use web_common::notify::Hub;
 use web_common::outbox::{self, MailKind};
 use web_common::shutdown::Shutdown;
 
@@ -91,12 +92,9 @@ async fn at_shutdown_the_sender_finishes_the_message_it_is_sending_and_claims_no
         );
         tx.commit().await.unwrap();
     }
-    let sender = Sender::new(
-        db.pool.clone(),
-        db.options.clone(),
-        settings.mail,
-        settings.public_origin,
-    );
+    // The rows are due at once: the sender needs no notification (its hub is never run).
+    let hub = Hub::new(db.options.clone(), &[outbox::CHANNEL]);
+    let sender = Sender::new(db.pool.clone(), &hub, settings.mail, settings.public_origin);
     let shutdown = Shutdown::new();
     let running = tokio::spawn(sender.run(shutdown.clone()));
     // Stop while the first message is being sent (its data is in, its answer not yet).
