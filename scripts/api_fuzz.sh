@@ -196,9 +196,14 @@ status=0
 say "pass 1/2: ids pinned to workspace $WORKSPACE_ID, its owner $USER_ID and invitation $INVITATION_ID"
 write_config "" "[parameters]" "\"path.id\" = \"$WORKSPACE_ID\"" "\"path.user_id\" = \"$USER_ID\"" \
     "\"path.invitation_id\" = \"$INVITATION_ID\""
+# With the ids pinned, a resource the stateful phase creates is never the one the next call
+# names (a new workspace, then the pinned invitation of another one: its 404 is right), so the
+# check that a created resource is found (ensure_resource_availability) has nothing to check
+# here; pass 2, with generated ids, keeps it.
 schemathesis --config-file "$CONFIG" run "${COMMON[@]}" \
     --header "Authorization: Bearer $TOKEN" \
     --exclude-operation-id delete_workspace \
+    --exclude-checks ensure_resource_availability \
     --report junit --report-junit-path "$REPORT_DIR/pinned-ids.xml" || status=$?
 
 # Pass 2 deletes workspaces it finds (through the stateful phase's links), so it runs last.
