@@ -94,7 +94,8 @@ pub async fn register(
         }
         tx.commit().await
     });
-    Ok(HttpResponse::Accepted().json(check_your_email(&identity, "credentials", "email")))
+    Ok(HttpResponse::Accepted()
+        .json(serde_json::json!({ "url": check_your_email(&identity, "credentials", "email") })))
 }
 
 fn validate(body: &RegisterBody) -> Result<(Email, String), Problem> {

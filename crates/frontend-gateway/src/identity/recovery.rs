@@ -64,7 +64,8 @@ pub async fn forgot(
         }
         tx.commit().await
     });
-    Ok(HttpResponse::Accepted().json(check_your_email(&identity, "credentials", "reset")))
+    Ok(HttpResponse::Accepted()
+        .json(serde_json::json!({ "url": check_your_email(&identity, "credentials", "reset") })))
 }
 
 /// `GET /api/auth/reset-password?token`: the page whose form sets a new password.

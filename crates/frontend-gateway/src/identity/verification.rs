@@ -25,14 +25,13 @@ use crate::error::Error;
 use crate::pages;
 use crate::session::UserSession;
 
-/// The `{url}` a request that mailed (or would have mailed) a link answers: the "check your
-/// email" step for `provider` (`credentials` or `email`) and `kind` (`email` or `reset`).
-pub fn check_your_email(identity: &Identity, provider: &str, kind: &str) -> serde_json::Value {
-    serde_json::json!({
-        "url": identity
-            .origin
-            .url(&format!("/api/auth/verify-request?provider={provider}&type={kind}")),
-    })
+/// The URL a request that mailed (or would have mailed) a link answers (as `{url}`): the
+/// "check your email" step for `provider` (`credentials` or `email`) and `kind` (`email` or
+/// `reset`).
+pub fn check_your_email(identity: &Identity, provider: &str, kind: &str) -> String {
+    identity.origin.url(&format!(
+        "/api/auth/verify-request?provider={provider}&type={kind}"
+    ))
 }
 
 /// `GET /api/auth/verify-request?provider&type`: 302 to the web app's "check your email" page
@@ -175,5 +174,6 @@ pub async fn resend(
         }
         tx.commit().await
     });
-    Ok(HttpResponse::Accepted().json(check_your_email(&identity, "credentials", "email")))
+    Ok(HttpResponse::Accepted()
+        .json(serde_json::json!({ "url": check_your_email(&identity, "credentials", "email") })))
 }

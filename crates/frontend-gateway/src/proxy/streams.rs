@@ -95,20 +95,8 @@ where
     }
 }
 
+/// Something the body waits on beside its chunks: the end of its session, or the shutdown.
 type Stop = Pin<Box<dyn Future<Output = ()>>>;
-
-/// Waiting for one session to end while its response streams ([`Liveness::ended`]: at once
-/// when its end is heard of, else found by a re-check every so often).
-struct SessionCheck {
-    ended: Pin<Box<dyn Future<Output = ()>>>,
-}
-
-impl SessionCheck {
-    /// `Ready(false)` once the session is gone; `Pending` while it is (or may be) alive.
-    fn poll_alive(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        self.ended.as_mut().poll(cx).map(|()| false)
-    }
-}
 
 /// A response body with an idle timeout and, for a signed-in request, a session re-check.
 pub struct GuardedBody<S> {
@@ -117,7 +105,9 @@ pub struct GuardedBody<S> {
     last_chunk: Instant,
     /// Made at the first wait (a body that never waits costs no timer).
     idle_timer: Option<Pin<Box<Sleep>>>,
-    session: Option<SessionCheck>,
+    /// Resolves once the session has ended ([`Liveness::ended`]: at once when its end is heard
+    /// of, else found by a re-check every so often).
+    session: Option<Stop>,
     /// Resolves when the body should end cleanly (the gateway is shutting down).
     stop: Option<Stop>,
     done: bool,
@@ -143,9 +133,7 @@ impl<S> GuardedBody<S> {
             idle,
             last_chunk: now,
             idle_timer: None,
-            session: session.map(|(session, every)| SessionCheck {
-                ended: Box::pin(session.ended(every)),
-            }),
+            session: session.map(|(session, every)| -> Stop { Box::pin(session.ended(every)) }),
             stop: None,
             done: false,
         }
@@ -178,7 +166,7 @@ where
             return Poll::Ready(None);
         }
         if let Some(session) = this.session.as_mut()
-            && session.poll_alive(cx).is_ready()
+            && session.as_mut().poll(cx).is_ready()
         {
             this.done = true;
             tracing::info!("a streaming response was cut: its session ended");

@@ -14,16 +14,8 @@ use web_common::db::Job;
 
 use crate::helpers::{PASSWORD, TestApp, Upstream};
 use crate::security::read_until_end;
+use crate::security_emails::limits;
 use crate::upstream;
-
-fn limits(account_failures: u32, ip_attempts: u32) -> Limits {
-    Limits {
-        account_failures,
-        account_window: Duration::from_secs(900),
-        ip_attempts,
-        ip_window: Duration::from_secs(60),
-    }
-}
 
 /// A JSON sign-in at the instance at `address`.
 async fn sign_in_at(address: &str, email: &str, password: &str) -> reqwest::Response {

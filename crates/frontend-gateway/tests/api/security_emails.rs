@@ -19,7 +19,7 @@ async fn app_with(limits: Limits) -> TestApp {
     .await
 }
 
-fn limits(account_failures: u32, ip_attempts: u32) -> Limits {
+pub(crate) fn limits(account_failures: u32, ip_attempts: u32) -> Limits {
     Limits {
         account_failures,
         account_window: Duration::from_secs(900),

@@ -88,9 +88,8 @@ impl EmailLinks {
             outgoing::sign_in_link(&mut tx, &grant).await?;
             tx.commit().await
         });
-        let body = check_your_email(identity, Self::ID, "email");
-        let url = body["url"].as_str().unwrap_or_default();
-        Ok(url_or_redirect(StatusCode::OK, wants_json(fields), url))
+        let url = check_your_email(identity, Self::ID, "email");
+        Ok(url_or_redirect(StatusCode::OK, wants_json(fields), &url))
     }
 
     /// `GET /api/auth/callback/email?token&email`: the page whose form signs in.
