@@ -80,7 +80,8 @@ compose-check:
 
 # Check deploy/k8s/ without a cluster: each overlay rendered by kustomize (kubectl's, from a PyPI
 # package), `kubernetes-validate --strict` (Kubernetes 1.30 and 1.37), our rules (probes, limits,
-# security context, images, each service's variables from the README's table), and the rules'
+# security context, images, each service's variables from the README's table, the metrics port and
+# who reaches it, egress to the trace collector), and the rules'
 # own test on broken copies (see scripts/k8s_check.py). Tools are installed under target/k8s-check/.
 k8s-check:
     python3 -c "import yaml" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pyyaml

@@ -25,7 +25,8 @@ The rules:
   digest), never `latest`; a command is a file the Dockerfile puts in that image.
 - `env`: no `envFrom`; a container names only variables its service reads; it sets every one
   the service requires (in production: `APP_ENV=production` and those required in production);
-  secrets (`*SECRET*`, `*_KEY`, `DATABASE_URL`, `SMTP_URL`, `AUTH_PROVIDERS`) only from a Secret;
+  secrets (`*SECRET*`, `*_KEY`, `DATABASE_URL`, `SMTP_URL`, `AUTH_PROVIDERS`,
+  `OTEL_EXPORTER_OTLP_HEADERS`: a collector's credentials) only from a Secret;
   the gateway's `BACKEND_API_URL` is the backend's Service; the services start with
   `MIGRATE_ON_START=false` and set `SHUTDOWN_DRAIN_SECS` and `SHUTDOWN_TIMEOUT_SECS`.
 - `shutdown`: `terminationGracePeriodSeconds` above drain + deadline (defaults 5 + 25), and no
@@ -35,9 +36,16 @@ The rules:
   Secrets hold development values only, marked `dev-only` (or blank); both services get the
   same API_SECRET.
 - `ingress`: only the gateway's Service is behind an Ingress, whose host is PUBLIC_ORIGIN's.
+- `metrics`: each service's container has a port named `metrics`, METRICS_ADDR listens on all
+  of the pod's interfaces on exactly that port (not the public listener's), the pod is annotated
+  for Prometheus (`prometheus.io/scrape: "true"`, `prometheus.io/port` that port,
+  `prometheus.io/path: /metrics`), and no Ingress routes to a Service port whose target is it.
 - `network`: a default deny of both directions; DNS egress allowed; only gateway pods reach
-  the backend's pods; only the gateway, the backend and the migration Job have egress to
-  Postgres (port 5432).
+  the backend's pods (its metrics port aside); only the gateway, the backend and the migration
+  Job have egress to Postgres (port 5432); pods of the `monitoring` namespace reach each
+  service's metrics port, only they do, and they reach no other port of it; a service whose
+  OTEL_EXPORTER_OTLP_ENDPOINT is set may reach it (a Service `<name>.<namespace>.svc`: egress
+  to that namespace on its port; anything else: an address block on its port).
 - `cnpg`: a CloudNativePG `Cluster` (no schema in kubernetes-validate) is
   `postgresql.cnpg.io/v1`, has at least 2 instances in production (1 in dev), a storage size
   and an `initdb` bootstrap; a DATABASE_URL from `<cluster>-app` reads its `uri` key.
@@ -50,8 +58,12 @@ import re
 import urllib.parse
 
 SERVICES = {"backend-api": "backend", "frontend-gateway": "gateway"}
-SECRET_NAME = re.compile(r"SECRET|_KEY$|^DATABASE_URL$|^SMTP_URL$|^AUTH_PROVIDERS$")
+# Each service's public listen address.
+LISTEN_ADDR = {"backend-api": "BACKEND_API_ADDR", "frontend-gateway": "GATEWAY_ADDR"}
+SECRET_NAME = re.compile(r"SECRET|_KEY$|^DATABASE_URL$|^SMTP_URL$|^AUTH_PROVIDERS$|^OTEL_EXPORTER_OTLP_HEADERS$")
 DRAIN_DEFAULT, TIMEOUT_DEFAULT = 5, 25
+# Where Prometheus runs: its pods alone reach the services' metrics port.
+MONITORING_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
 
 
 # ---------------------------------------------------------------- facts from the repository
@@ -407,11 +419,18 @@ def check(docs, facts, overlay):
         out.append("network: no DNS egress for every pod")
     backend_pod = {"app.kubernetes.io/name": "backend-api"}
     ours = {"frontend-gateway", "backend-api", "migrate"}
+    # The names and numbers of each service's metrics port.
+    metrics_ports = {d["metadata"]["name"]: {"metrics"} | {
+        p["containerPort"] for c in d["spec"]["template"]["spec"]["containers"]
+        for p in c.get("ports", []) if p.get("name") == "metrics"} for d in by_kind.get("Deployment", [])}
     for p in policies:
         pname = p["metadata"]["name"]
         sel = p["spec"].get("podSelector")
         if matches(sel, backend_pod) and "Ingress" in p["spec"].get("policyTypes", []):
             for r in p["spec"].get("ingress", []):
+                ports = [port.get("port") for port in r.get("ports", [])]
+                if ports and all(port in metrics_ports.get("backend-api", set()) for port in ports):
+                    continue  # the metrics port: the metrics rules below
                 peers = r.get("from")
                 if not peers or any("ipBlock" in f or "namespaceSelector" in f or
                                     f.get("podSelector") != {"matchLabels": {
@@ -452,6 +471,105 @@ def check(docs, facts, overlay):
                         ipaddress.ip_network(t["ipBlock"]["cidr"])
                     except ValueError:
                         out.append(f"network: NetworkPolicy/{p['metadata']['name']} bad CIDR")
+
+    # metrics: the port, METRICS_ADDR, the annotations, the Ingress; network: who reaches it
+    for d in by_kind.get("Deployment", []):
+        name = d["metadata"]["name"]
+        if name not in SERVICES:
+            continue
+        template = d["spec"]["template"]
+        labels = template.get("metadata", {}).get("labels", {})
+        for c in template["spec"]["containers"]:
+            if image_target(c.get("image", ""))[0] != name:
+                continue
+            cw = f"Deployment/{name} container {c['name']}"
+            port = next((p["containerPort"] for p in c.get("ports", []) if p.get("name") == "metrics"), None)
+            if port is None:
+                out.append(f"metrics: {cw}: no port named `metrics`")
+                continue
+            ids = {"metrics", port}
+            env = {k: e.get("value") for k, e in env_map(c).items()}
+            addr = env.get("METRICS_ADDR")
+            if not addr:
+                out.append(f"metrics: {cw}: METRICS_ADDR is not set (no /metrics)")
+            else:
+                host, _, addr_port = addr.rpartition(":")
+                if addr_port != str(port):
+                    out.append(f"metrics: {cw}: METRICS_ADDR {addr} is not on the `metrics` containerPort {port}")
+                if host not in ("0.0.0.0", "[::]"):
+                    out.append(f"metrics: {cw}: METRICS_ADDR {addr} does not listen on every interface of the pod")
+                public = env.get(LISTEN_ADDR[name]) or ""
+                if public.rpartition(":")[2] == addr_port:
+                    out.append(f"metrics: {cw}: METRICS_ADDR {addr} is the public listener's port")
+            annotations = template.get("metadata", {}).get("annotations") or {}
+            for key, want in (("prometheus.io/scrape", "true"), ("prometheus.io/port", str(port)),
+                              ("prometheus.io/path", "/metrics")):
+                if annotations.get(key) != want:
+                    out.append(f"metrics: Deployment/{name}: pod annotation {key} is "
+                               f"{annotations.get(key)!r}, not {want!r}")
+            # No Ingress reaches it through a Service.
+            for ing in by_kind.get("Ingress", []):
+                backends = [p["backend"] for rule in ing["spec"].get("rules", [])
+                            for p in rule.get("http", {}).get("paths", [])]
+                if ing["spec"].get("defaultBackend"):
+                    backends.append(ing["spec"]["defaultBackend"])
+                for b in backends:
+                    ref = b.get("service") or {}
+                    svc = next((x for x in services if x["metadata"]["name"] == ref.get("name")), None)
+                    if not svc or not matches({"matchLabels": svc["spec"].get("selector") or {}}, labels) \
+                            or not svc["spec"].get("selector"):
+                        continue
+                    want = ref.get("port", {})
+                    for sp in svc["spec"].get("ports", []):
+                        if want.get("name", sp.get("name")) == sp.get("name") and \
+                                want.get("number", sp["port"]) == sp["port"] and \
+                                sp.get("targetPort", sp["port"]) in ids:
+                            out.append(f"metrics: Ingress/{ing['metadata']['name']} routes to Service/"
+                                       f"{svc['metadata']['name']} port {sp.get('name', sp['port'])}, "
+                                       f"the metrics port of Deployment/{name}")
+            # Pods of the monitoring namespace reach the metrics port, and only they; nothing more.
+            allowed = False
+            for p in policies:
+                if "Ingress" not in p["spec"].get("policyTypes", []) or \
+                        not matches(p["spec"].get("podSelector"), labels):
+                    continue
+                for r in p["spec"].get("ingress", []):
+                    ports = [x.get("port") for x in r.get("ports", [])]
+                    peers = r.get("from") or [{}]
+                    if not ports or any(x in ids for x in ports):
+                        if any(f != MONITORING_PEER for f in peers):
+                            out.append(f"network: NetworkPolicy/{p['metadata']['name']} lets more than "
+                                       f"the monitoring namespace reach Deployment/{name}'s metrics port")
+                        elif ports and all(x in ids for x in ports):
+                            allowed = True
+                    if MONITORING_PEER in peers and (not ports or any(x not in ids for x in ports)):
+                        out.append(f"network: NetworkPolicy/{p['metadata']['name']} lets the monitoring "
+                                   f"namespace reach Deployment/{name}'s ports other than metrics")
+            if not allowed:
+                out.append(f"network: no NetworkPolicy lets the monitoring namespace reach "
+                           f"Deployment/{name}'s metrics port")
+            # Traces reach the collector.
+            endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            if endpoint:
+                u = urllib.parse.urlsplit(endpoint)
+                host = u.hostname or ""
+                dest = u.port or (443 if u.scheme == "https" else 80)
+                parts = host.split(".")
+                in_cluster = len(parts) >= 3 and parts[2] == "svc"
+                if in_cluster:
+                    to = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": parts[1]}}}
+                    fits = lambda t: t == to  # noqa: E731
+                else:
+                    fits = lambda t: "ipBlock" in t  # noqa: E731
+                if not any("Egress" in p["spec"].get("policyTypes", [])
+                           and matches(p["spec"].get("podSelector"), labels)
+                           and any(any(fits(t) for t in r.get("to", []))
+                                   and dest in [x.get("port") for x in r.get("ports", [])]
+                                   for r in p["spec"].get("egress", []))
+                           for p in policies):
+                    where = f"namespace {parts[1]}" if in_cluster else "an address block"
+                    out.append(f"network: no NetworkPolicy lets Deployment/{name} reach "
+                               f"OTEL_EXPORTER_OTLP_ENDPOINT {endpoint} ({where}, port {dest})")
 
     # cnpg
     for name, c in clusters.items():
