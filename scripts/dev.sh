@@ -9,7 +9,10 @@
 #     (SMTP 1025, web page 1080, or free ports when taken), with SMTP_URL pointed at it, unless
 #     the environment or .env sets SMTP_URL; without Node.js the gateway logs its mail instead.
 #  5. backend-api (:8080) and frontend-gateway (:3000) with prefixed logs, rebuilt and restarted
-#     when their sources change (a polling loop over `find`: no extra tool needed).
+#     when their sources change (a polling loop over `find`: no extra tool needed). Each serves
+#     GET /metrics on a listener of its own (METRICS_ADDR): the gateway on 127.0.0.1:9464, the
+#     backend on 127.0.0.1:9465 (free ports when taken), unless the environment or .env sets
+#     METRICS_ADDR, which both services then read.
 #  6. Ctrl-C stops everything it started.
 # The binaries are run from cargo's own target directory (scripts/target-dir), so a
 # CARGO_TARGET_DIR or a cargo config's `build.target-dir` is honoured.
@@ -95,6 +98,18 @@ else
     say "mail: no Node.js (or just) to run the mail catcher; the gateway writes each message to its log instead"
 fi
 
+# --- metrics listeners -------------------------------------------------------------------
+gateway_metrics_addr="" backend_metrics_addr=""
+if [ -n "${METRICS_ADDR:-}" ] || grep -q '^METRICS_ADDR=..*' .env; then
+    say "metrics: METRICS_ADDR is set (environment / .env), so both services read it (they cannot share one port: unset it to give each its own)"
+else
+    gateway_metrics_addr="127.0.0.1:$(free_port "${DEV_GATEWAY_METRICS_PORT:-9464}")"
+    backend_metrics_addr="127.0.0.1:$(free_port "${DEV_BACKEND_METRICS_PORT:-9465}")"
+fi
+gateway_env=() backend_env=()
+[ -z "$gateway_metrics_addr" ] || gateway_env=(METRICS_ADDR="$gateway_metrics_addr")
+[ -z "$backend_metrics_addr" ] || backend_env=(METRICS_ADDR="$backend_metrics_addr")
+
 pids=()
 stop_services() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -117,11 +132,12 @@ build() { cargo build --locked -p backend-api -p frontend-gateway --bins; }
 BIN="$(scripts/target-dir)/debug"
 
 # Each service's output gets a coloured prefix. The service itself is started with `exec` in a
-# subshell whose pid we keep, so stopping it never leaves the pipe's reader behind.
+# subshell whose pid we keep, so stopping it never leaves the pipe's reader behind. `env` execs
+# the binary in place (same pid), with its own METRICS_ADDR when this script chose one.
 start_services() {
-    "$BIN/backend-api"  > >(sed -u "s/^/$(printf '\033[32m')backend | $(printf '\033[0m')/") 2>&1 &
+    env "${backend_env[@]}" "$BIN/backend-api"  > >(sed -u "s/^/$(printf '\033[32m')backend | $(printf '\033[0m')/") 2>&1 &
     pids+=($!)
-    "$BIN/frontend-gateway" > >(sed -u "s/^/$(printf '\033[35m')gateway | $(printf '\033[0m')/") 2>&1 &
+    env "${gateway_env[@]}" "$BIN/frontend-gateway" > >(sed -u "s/^/$(printf '\033[35m')gateway | $(printf '\033[0m')/") 2>&1 &
     pids+=($!)
 }
 
@@ -140,6 +156,8 @@ for _ in $(seq 1 100); do
 done
 say "ready: http://localhost:3000   (sources are watched; Ctrl-C stops everything)"
 [ -z "$mail_pid" ] || say "mail catcher: http://127.0.0.1:$mail_web_port"
+[ -z "$gateway_metrics_addr" ] ||
+    say "metrics: http://$gateway_metrics_addr/metrics (gateway), http://$backend_metrics_addr/metrics (backend)"
 
 # --- restart on change: poll the sources once a second (bash + find, no extra tool) ---------
 while true; do

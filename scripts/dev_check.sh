@@ -2,9 +2,10 @@
 # `just dev-check`: runs `just dev` (scripts/dev.sh) the way a newcomer does and checks that
 # the whole stack comes up: a throwaway database on DATABASE_URL's server, then the gateway's
 # /readyz on :3000, the demo user signing in through the gateway, its demo workspace through
-# the proxy, the mail catcher answering (when Node.js is there), and Ctrl-C (SIGINT) stopping
-# every process dev.sh started. CI runs it with CARGO_TARGET_DIR set, so a script that looks
-# for binaries under ./target fails here.
+# the proxy, the mail catcher answering (when Node.js is there), both services' /metrics at the
+# addresses dev.sh prints (counting requests: an `http_requests_total` sample), and Ctrl-C
+# (SIGINT) stopping every process dev.sh started. CI runs it with CARGO_TARGET_DIR set, so a
+# script that looks for binaries under ./target fails here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,6 +77,31 @@ if [ -n "$MAIL_PORT" ]; then
     say "the mail catcher answers on $MAIL_PORT"
 fi
 
+# Each service's /metrics, on the address dev.sh printed (its own listener, not the public port).
+METRICS_LINE=""
+for _ in $(seq 1 50); do
+    METRICS_LINE=$(grep -a -m1 '\[dev\].* metrics: http://' "$LOG" || true)
+    [ -n "$METRICS_LINE" ] && break
+    sleep 0.2
+done
+METRICS_ADDRS=""
+if [ -n "$METRICS_LINE" ]; then
+    METRICS_ADDRS=$(printf '%s\n' "$METRICS_LINE" | grep -o 'http://[0-9.]*:[0-9]*/metrics' | sed 's|^http://||; s|/metrics$||')
+    [ "$(printf '%s\n' "$METRICS_ADDRS" | wc -l)" -eq 2 ] || die "just dev printed no two metrics addresses: $METRICS_LINE"
+    for addr in $METRICS_ADDRS; do
+        python3 - "$addr" <<'PY' || die "no http_requests_total sample at http://$addr/metrics"
+import sys, urllib.request
+text = urllib.request.urlopen(f"http://{sys.argv[1]}/metrics", timeout=5).read().decode()
+assert any(line.startswith("http_requests_total") for line in text.splitlines()), text[:2000]
+PY
+        say "http://$addr/metrics counts requests"
+    done
+elif grep -aq '\[dev\].* METRICS_ADDR is set' "$LOG"; then
+    say "METRICS_ADDR is set in the environment or .env: just dev chose no metrics addresses, so none is checked"
+else
+    die "just dev did not print the services' metrics addresses"
+fi
+
 say "Ctrl-C"
 kill -INT -- "-$DEV_PID"
 for _ in $(seq 1 30); do
@@ -83,7 +109,7 @@ for _ in $(seq 1 30); do
     sleep 0.5
 done
 if kill -0 "$DEV_PID" 2>/dev/null; then die "just dev did not stop on Ctrl-C"; fi
-for port in 3000 8080 $MAIL_PORT; do
+for port in 3000 8080 $MAIL_PORT $(for addr in $METRICS_ADDRS; do echo "${addr##*:}"; done); do
     if python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $port)) != 0)"; then
         die "something still listens on $port after Ctrl-C"
     fi
