@@ -19,6 +19,10 @@ FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json -p backend-api -p frontend-gateway
 COPY . .
+# The commit `build_info` reports (`.git` is not in the build context):
+#   docker build --build-arg GIT_COMMIT=$(git rev-parse --short=12 HEAD) ...
+ARG GIT_COMMIT=unknown
+ENV GIT_COMMIT=${GIT_COMMIT}
 RUN cargo build --release --locked -p backend-api -p frontend-gateway --bins \
  && install -D -m 0755 target/release/backend-api /out/backend-api \
  && install -D -m 0755 target/release/migrate /out/migrate \

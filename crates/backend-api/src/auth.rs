@@ -23,13 +23,15 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
+use opentelemetry::trace::SpanKind;
 use serde::Serialize;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::QueryAs;
 use sqlx::{FromRow, Postgres, Row, ValueRef};
 use uuid::Uuid;
+use web_common::trace;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, TokenRefusal};
 use crate::state::AppState;
 
 /// The verified caller.
@@ -57,11 +59,14 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 fn verified_subject(req: &HttpRequest) -> Result<Uuid, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
-        .ok_or(ApiError::Unauthorized)?;
-    let token = bearer(req).ok_or(ApiError::Unauthorized)?;
+        .ok_or(ApiError::Unauthorized(TokenRefusal::Missing))?;
+    let token = bearer(req).ok_or(ApiError::Unauthorized(TokenRefusal::Missing))?;
+    let span = trace::span("token.verify", SpanKind::Internal);
     let claims = state.verifier.verify(token).map_err(|e| {
         tracing::debug!(reason = %e, "bearer token refused");
-        ApiError::Unauthorized
+        let why = TokenRefusal::from(&e);
+        span.fail(why.as_str());
+        ApiError::Unauthorized(why)
     })?;
     Ok(claims.sub)
 }
@@ -69,7 +74,7 @@ fn verified_subject(req: &HttpRequest) -> Result<Uuid, ApiError> {
 /// The answer for a valid token whose user no longer exists.
 fn gone() -> ApiError {
     tracing::debug!("bearer token for a user that no longer exists");
-    ApiError::Unauthorized
+    ApiError::Unauthorized(TokenRefusal::UnknownUser)
 }
 
 /// Looks the token's subject up: it must still be a user.
@@ -100,7 +105,7 @@ impl FromRequest for AuthUser {
         let sub = verified_subject(req);
         Box::pin(async move {
             let sub = sub?;
-            let state = state.ok_or(ApiError::Unauthorized)?;
+            let state = state.ok_or(ApiError::Unauthorized(TokenRefusal::Missing))?;
             lookup(&state, sub).await
         })
     }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use auth_contract::Secret;
 use web_common::env::{AppEnv, ConfigError, Recorder, Source, parsed_or, required, secs};
-use web_common::settings::{DatabaseSettings, LifecycleSettings, LogSettings, ServerSettings};
+use web_common::settings::{
+    DatabaseSettings, LifecycleSettings, LogSettings, ServerSettings, TelemetrySettings,
+};
 
 /// The longest `INVITATION_TTL_SECS`: a year.
 pub const MAX_INVITATION_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -32,6 +34,8 @@ pub struct Settings {
     pub invitation_ttl: Duration,
     /// `MIGRATE_ON_START`, `SHUTDOWN_DRAIN_SECS`, `SHUTDOWN_TIMEOUT_SECS`.
     pub lifecycle: LifecycleSettings,
+    /// `METRICS_ADDR` and the `OTEL_*` variables.
+    pub telemetry: TelemetrySettings,
 }
 
 impl Settings {
@@ -67,6 +71,7 @@ impl Settings {
             ));
         }
         let lifecycle = LifecycleSettings::from_source(src)?;
+        let telemetry = TelemetrySettings::from_source(src)?;
         Ok(Self {
             server,
             database,
@@ -76,6 +81,7 @@ impl Settings {
             log,
             invitation_ttl,
             lifecycle,
+            telemetry,
         })
     }
 
@@ -103,6 +109,7 @@ impl fmt::Debug for Settings {
             .field("log", &self.log)
             .field("invitation_ttl", &self.invitation_ttl)
             .field("lifecycle", &self.lifecycle)
+            .field("telemetry", &self.telemetry)
             .finish()
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! * [`config`]: [`Settings`], every variable the service reads;
 //! * [`state`]: [`state::AppState`], what the handlers share;
-//! * [`error`]: [`error::ApiError`], the one error type;
+//! * [`error`]: [`error::ApiError`], the one error type (a refusal names its reason);
+//! * [`metrics`]: the backend's own metrics (refused tokens, role denials), read off answers;
 //! * [`auth`]: the extractors and the rule that a token's user must still exist;
 //! * [`roles`]: workspace roles and the decisions of who may do what to whom;
 //! * [`openapi`]: the OpenAPI document's frame and shared response sets;
@@ -23,6 +24,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod openapi;
 pub mod roles;
 pub mod routes;

@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         };
     }
-    web_common::telemetry::init(&settings.log);
+    web_common::telemetry::init(&settings.log, settings.telemetry.trace.endpoint.is_some());
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {

@@ -128,14 +128,18 @@ impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
             Refusal::NoSuchWorkspace => ApiError::workspace_not_found(),
-            Refusal::Needs(role) => Problem::forbidden(format!(
-                "This needs the {role} role or higher in this workspace."
-            ))
-            .into(),
-            Refusal::OwnersOnly => Problem::forbidden(
-                "Only an owner can invite an owner, grant the owner role or change an owner.",
-            )
-            .into(),
+            Refusal::Needs(role) => ApiError::Denied {
+                needed: role,
+                problem: Problem::forbidden(format!(
+                    "This needs the {role} role or higher in this workspace."
+                )),
+            },
+            Refusal::OwnersOnly => ApiError::Denied {
+                needed: Role::Owner,
+                problem: Problem::forbidden(
+                    "Only an owner can invite an owner, grant the owner role or change an owner.",
+                ),
+            },
             Refusal::NoSuchMember => Problem::not_found("No such member in this workspace.").into(),
             Refusal::LastOwner => {
                 Problem::conflict("A workspace must keep at least one owner.").into()

@@ -2,17 +2,22 @@
 //! shared state, the listener, the routes; running it until a graceful shutdown.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use auth_contract::Verifier;
 use web_common::db::migrate_or_check;
+use web_common::metrics::{self, Metrics, PoolState};
+use web_common::request_id::Observer;
 use web_common::settings::LifecycleSettings;
 use web_common::shutdown::{self, Shutdown};
+use web_common::trace::{TraceError, Tracing};
 use web_common::{Problem, problem, request_id};
 
 use crate::config::Settings;
+use crate::metrics::Refusals;
 use crate::routes;
 use crate::state::AppState;
 
@@ -28,9 +33,12 @@ pub enum StartupError {
     /// The migrations failed (or, with `MIGRATE_ON_START=false`, are not applied).
     #[error("database migrations: {0}")]
     Migrate(#[from] web_common::db::MigrateError),
-    /// The listen address could not be bound.
+    /// The listen address (or `METRICS_ADDR`) could not be bound.
     #[error("cannot listen on the configured address: {0}")]
     Bind(#[from] std::io::Error),
+    /// The trace exporter could not be built.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
 }
 
 /// A bound, ready-to-run server.
@@ -39,6 +47,9 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     lifecycle: LifecycleSettings,
+    /// `GET /metrics` on `METRICS_ADDR`, and its port.
+    metrics_server: Option<(Server, u16)>,
+    tracing: Tracing,
 }
 
 impl std::fmt::Debug for Application {
@@ -55,6 +66,13 @@ impl Application {
     /// they are applied), and binds the listen address (port 0: any free
     /// port, see [`Application::port`]). Serves `settings.server.workers` request workers.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let tracing = Tracing::start(&settings.telemetry.trace, "backend-api")?;
+        Self::build_traced(settings, tracing).await
+    }
+
+    /// [`Application::build`] with the given tracer instead of the one the settings describe
+    /// (tests: the SDK's in-memory exporter).
+    pub async fn build_traced(settings: Settings, tracing: Tracing) -> Result<Self, StartupError> {
         let pool = settings.database.pool();
         // Fail here, named as a connection problem, rather than inside the migrations.
         drop(pool.acquire().await.map_err(StartupError::Database)?);
@@ -67,6 +85,28 @@ impl Application {
             shutdown: Shutdown::new(),
         });
         let app_state = state.clone();
+        let metrics = Metrics::new("backend-api");
+        let refusals = Refusals::new();
+        metrics.register(refusals.collectors());
+        let main_pool = state.pool.clone();
+        metrics.watch_pool("main", move || PoolState::of_sqlx(&main_pool));
+        let lane = state.reads.clone();
+        metrics.watch_pool("lane", move || lane.state());
+        // The backend's only caller is the gateway (it is not public): its trace is continued.
+        let observer = Arc::new(Observer::new(
+            metrics.clone(),
+            tracing.clone(),
+            "unmatched",
+            Arc::new(|_| true),
+        ));
+        let metrics_server = match settings.telemetry.metrics_addr {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)?;
+                let port = listener.local_addr()?.port();
+                Some((metrics::serve(listener, metrics)?, port))
+            }
+            None => None,
+        };
         let listener = TcpListener::bind(settings.server.addr)?;
         let addr = listener.local_addr()?;
         tracing::info!(
@@ -86,8 +126,15 @@ impl Application {
                 }))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
+                .wrap(from_fn({
+                    let refusals = refusals.clone();
+                    move |req, next| refusals.clone().count(req, next)
+                }))
                 .wrap(from_fn(problem::normalize))
-                .wrap(from_fn(request_id::middleware))
+                .wrap(from_fn({
+                    let observer = observer.clone();
+                    move |req, next| request_id::middleware(observer.clone(), req, next)
+                }))
         })
         .workers(settings.server.workers.get())
         .on_connect(web_common::tcp::no_delay)
@@ -101,7 +148,14 @@ impl Application {
             server,
             state: app_state,
             lifecycle: settings.lifecycle,
+            metrics_server,
+            tracing,
         })
+    }
+
+    /// The port of `GET /metrics`, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
     }
 
     /// The port actually bound (useful with port 0).
@@ -110,13 +164,31 @@ impl Application {
     }
 
     /// Serves until the process is asked to stop (SIGTERM/SIGINT), then shuts down gracefully
-    /// (see [`web_common::shutdown`]) and closes the database connections.
+    /// (see [`web_common::shutdown`]), closes the database connections, stops `/metrics` and
+    /// sends the spans still queued.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state;
-        let result =
-            shutdown::serve(self.server, &state.shutdown, &self.lifecycle, "backend-api").await;
+        let serve = shutdown::serve(self.server, &state.shutdown, &self.lifecycle, "backend-api");
+        let result = match self.metrics_server {
+            Some((metrics, _)) => {
+                let handle = metrics.handle();
+                let (result, _) = tokio::join!(
+                    async {
+                        let result = serve.await;
+                        handle.stop(true).await;
+                        result
+                    },
+                    metrics
+                );
+                result
+            }
+            None => serve.await,
+        };
         state.pool.close().await;
         state.reads.close().await;
+        let tracing = self.tracing;
+        // The exporter's shutdown waits for its last export: off the runtime's threads.
+        let _ = tokio::task::spawn_blocking(move || tracing.shutdown()).await;
         result
     }
 }

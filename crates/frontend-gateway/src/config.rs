@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use auth_contract::Secret;
 use web_common::env::{AppEnv, ConfigError, Recorder, Source, parsed_or, required, secs};
-use web_common::settings::{DatabaseSettings, LifecycleSettings, LogSettings, ServerSettings};
+use web_common::settings::{
+    DatabaseSettings, LifecycleSettings, LogSettings, ServerSettings, TelemetrySettings,
+};
 
 use crate::identity::password::{default_concurrency, default_queue};
 use crate::identity::throttle::Limits;
@@ -66,6 +68,8 @@ pub struct Settings {
     /// `MIGRATE_ON_START`, `SHUTDOWN_DRAIN_SECS`, `SHUTDOWN_TIMEOUT_SECS` (shared with the
     /// backend, see [`web_common::settings`]).
     pub lifecycle: LifecycleSettings,
+    /// `METRICS_ADDR` and the `OTEL_*` variables (shared with the backend).
+    pub telemetry: TelemetrySettings,
 }
 
 impl Settings {
@@ -93,6 +97,7 @@ impl Settings {
             proxy: proxy(src)?,
             mail: MailSettings::from_source(src, app_env, &public_origin)?,
             lifecycle: LifecycleSettings::from_source(src)?,
+            telemetry: TelemetrySettings::from_source(src)?,
         };
         Ok(settings)
     }
@@ -374,6 +379,7 @@ mod tests {
         assert_eq!(
             s.proxy.rules.decide("/api/files/a", ""),
             Decision::Upstream {
+                rule: 1,
                 url: "http://files:9000/a".into(),
                 inject_token: false,
                 pass_cookies: false,
@@ -382,6 +388,7 @@ mod tests {
         assert_eq!(
             s.proxy.rules.decide("/api/me", ""),
             Decision::Upstream {
+                rule: 2,
                 url: "http://127.0.0.1:8080/me".into(),
                 inject_token: true,
                 pass_cookies: false,

@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         };
     }
-    web_common::telemetry::init(&settings.log);
+    web_common::telemetry::init(&settings.log, settings.telemetry.trace.endpoint.is_some());
     tracing::info!(
         addr = %settings.server.addr,
         backend = %settings.proxy.backend_api_url,

@@ -3,6 +3,7 @@
 //! shutdown (see [`web_common::shutdown`]).
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -10,9 +11,12 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokio::sync::broadcast;
 use web_common::db::migrate_or_check;
+use web_common::metrics::{self, Metrics, PoolState};
 use web_common::notify::{Hub, Notice};
+use web_common::request_id::Observer;
 use web_common::settings::LifecycleSettings;
 use web_common::shutdown::{self, Shutdown};
+use web_common::trace::{TraceError, Tracing};
 
 use crate::config::Settings;
 use crate::identity::csrf::Csrf;
@@ -48,6 +52,9 @@ pub enum StartupError {
     /// The migrations could not be applied (or, with `MIGRATE_ON_START=false`, are not).
     #[error("database migrations: {0}")]
     Migrate(#[from] web_common::db::MigrateError),
+    /// The trace exporter could not be built.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
 }
 
 /// A built, bound, not yet running gateway.
@@ -66,6 +73,9 @@ pub struct Application {
     ended_sessions: broadcast::Receiver<Notice>,
     shutdown: Shutdown,
     lifecycle: LifecycleSettings,
+    /// `GET /metrics` on `METRICS_ADDR`, and its port.
+    metrics_server: Option<(Server, u16)>,
+    tracing: Tracing,
 }
 
 impl std::fmt::Debug for Application {
@@ -81,6 +91,13 @@ impl Application {
     /// checks that they are applied), binds `settings.server.addr` and
     /// builds the server.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let tracing = Tracing::start(&settings.telemetry.trace, "frontend-gateway")?;
+        Self::build_traced(settings, tracing).await
+    }
+
+    /// [`Application::build`] with the given tracer instead of the one the settings describe
+    /// (tests: the SDK's in-memory exporter).
+    pub async fn build_traced(settings: Settings, tracing: Tracing) -> Result<Self, StartupError> {
         if settings.session.key.is_generated() {
             tracing::warn!(
                 "SESSION_KEY is not set: using a random key, so sessions end when the gateway restarts"
@@ -138,11 +155,43 @@ impl Application {
             settings.public_origin.clone(),
         );
         let (shutdown, lifecycle) = (Shutdown::new(), settings.lifecycle);
+        let proxy = Proxy::new(
+            settings.proxy.clone(),
+            settings.trusted_proxies.clone(),
+            sessions.clone(),
+            shutdown.clone(),
+        );
+        let metrics = Metrics::new("frontend-gateway");
+        metrics.register(sessions.metrics().collectors());
+        metrics.register(proxy.metrics().collectors());
+        metrics.register(vec![identity.attempts.collector()]);
+        identity.hasher.report_to(&metrics);
+        let main_pool = pool.clone();
+        metrics.watch_pool("main", move || PoolState::of_sqlx(&main_pool));
+        // An incoming trace is continued only from a trusted proxy; anyone else's trace
+        // headers are dropped (see `proxy::handler`).
+        let trusted = settings.trusted_proxies.clone();
+        let observer = Observer::new(
+            metrics.clone(),
+            tracing.clone(),
+            "proxy",
+            Arc::new(move |req| req.peer_addr().is_some_and(|p| trusted.contains(p.ip()))),
+        );
+        let metrics_server = match settings.telemetry.metrics_addr {
+            Some(addr) => {
+                let bind_error = |source| StartupError::Bind { addr, source };
+                let listener = TcpListener::bind(addr).map_err(bind_error)?;
+                let port = listener.local_addr().map_err(bind_error)?.port();
+                Some((metrics::serve(listener, metrics).map_err(bind_error)?, port))
+            }
+            None => None,
+        };
         let server = server(
             listener,
             settings,
             pool.clone(),
             (sessions.clone(), identity),
+            (proxy, observer),
             providers.clone(),
             shutdown.clone(),
         )
@@ -161,7 +210,14 @@ impl Application {
             ended_sessions,
             shutdown,
             lifecycle,
+            metrics_server,
+            tracing,
         })
+    }
+
+    /// The port of `GET /metrics`, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
     }
 
     /// The password hasher the sign-ins of this gateway share (its load, for tests and
@@ -185,8 +241,29 @@ impl Application {
         let _discovery = oauth::discovery::start(oidc, self.provider_timeout);
         let stop = &self.shutdown;
         let serve = shutdown::serve(self.server, stop, &self.lifecycle, "frontend-gateway");
+        // `/metrics` answers until the gateway has stopped.
+        let (metrics, metrics_handle) = match self.metrics_server {
+            Some((server, _)) => {
+                let handle = server.handle();
+                (Some(server), Some(handle))
+            }
+            None => (None, None),
+        };
+        let serve = async {
+            let result = serve.await;
+            if let Some(handle) = metrics_handle {
+                handle.stop(true).await;
+            }
+            result
+        };
+        let metrics = async {
+            if let Some(server) = metrics {
+                let _ = server.await;
+            }
+        };
         let (result, ..) = tokio::join!(
             serve,
+            metrics,
             stop.until_stopped(
                 self.sessions
                     .clone()
@@ -203,6 +280,9 @@ impl Application {
         );
         self.hub.close().await;
         self.pool.close().await;
+        let tracing = self.tracing;
+        // The exporter's shutdown waits for its last export: off the runtime's threads.
+        let _ = tokio::task::spawn_blocking(move || tracing.shutdown()).await;
         result
     }
 }
@@ -212,6 +292,7 @@ fn server(
     settings: Settings,
     pool: sqlx::PgPool,
     (sessions, identity): (Sessions, Identity),
+    (proxy, observer): (Proxy, Observer),
     providers: Providers,
     shutdown: Shutdown,
 ) -> std::io::Result<Server> {
@@ -223,12 +304,8 @@ fn server(
     let providers = web::Data::new(providers);
     let provider_timeout = settings.auth.provider_timeout;
     let connect_timeout = settings.proxy.connect_timeout;
-    let proxy = web::Data::new(Proxy::new(
-        settings.proxy,
-        settings.trusted_proxies,
-        sessions.clone(),
-        shutdown.clone(),
-    ));
+    let proxy = web::Data::new(proxy);
+    let observer = Arc::new(observer);
     let origin = web::Data::new(settings.public_origin);
     let sessions = web::Data::new(sessions);
     let server = HttpServer::new(move || {
@@ -257,7 +334,10 @@ fn server(
                 deadline::middleware(body_timeout, req, next)
             }))
             .wrap(from_fn(pages::not_found_page))
-            .wrap(from_fn(web_common::request_id::middleware))
+            .wrap(from_fn({
+                let observer = observer.clone();
+                move |req, next| web_common::request_id::middleware(observer.clone(), req, next)
+            }))
             .wrap(Condition::new(hsts, from_fn(origin::hsts)))
     })
     .workers(settings.server.workers.get())

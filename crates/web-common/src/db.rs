@@ -17,6 +17,7 @@
 //! What a lane does not do: transactions, or anything that may be retried after an error.
 //! Those stay on `PgPool`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -376,6 +377,24 @@ struct Inner {
     permits: Arc<Semaphore>,
     /// Most recently parked last: handed out first, warm and least likely to be stale.
     idle: Mutex<Vec<Parked>>,
+    /// Callers waiting for a permit (reported by [`Lane::state`]).
+    waiting: AtomicUsize,
+}
+
+/// Counts a caller waiting for a permit while it lives (a dropped wait included).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Parked {
@@ -402,6 +421,7 @@ impl Lane {
                 settings,
                 permits: Arc::new(Semaphore::new(max)),
                 idle: Mutex::new(Vec::with_capacity(max)),
+                waiting: AtomicUsize::new(0),
             }),
         }
     }
@@ -440,9 +460,22 @@ impl Lane {
         self.inner.idle().len()
     }
 
+    /// Idle connections, connections lent out (or connecting), and callers waiting (for
+    /// `db_pool_connections`).
+    pub fn state(&self) -> crate::metrics::PoolState {
+        let max = usize::try_from(self.inner.settings.max_connections.max(1)).unwrap_or(1);
+        crate::metrics::PoolState {
+            idle: self.idle_connections(),
+            in_use: max.saturating_sub(self.inner.permits.available_permits()),
+            waiting: Some(self.inner.waiting.load(Ordering::Relaxed)),
+            max,
+        }
+    }
+
     async fn checkout(&self) -> Result<Checkout, sqlx::Error> {
         let settings = &self.inner.settings;
         let deadline = Instant::now() + settings.acquire_timeout;
+        let waiting = Waiting::new(&self.inner.waiting);
         let permit = tokio::time::timeout_at(
             deadline.into(),
             Arc::clone(&self.inner.permits).acquire_owned(),
@@ -450,6 +483,7 @@ impl Lane {
         .await
         .map_err(|_| sqlx::Error::PoolTimedOut)?
         .map_err(|_| sqlx::Error::PoolClosed)?;
+        drop(waiting);
         loop {
             let Some(Parked { mut conn, since }) = self.inner.idle().pop() else {
                 let conn = tokio::time::timeout_at(deadline.into(), self.inner.options.connect())

@@ -5,6 +5,8 @@
 //! * [`request_id`]: honours or creates `x-request-id`, returns it, and runs each request in a
 //!   span that carries it;
 //! * [`telemetry`]: tracing set-up (JSON lines in production);
+//! * [`metrics`]: the Prometheus registry, the request and pool metrics, `GET /metrics`;
+//! * [`trace`]: OpenTelemetry traces (W3C Trace Context in and out, spans, OTLP export);
 //! * [`ready`]: the database readiness check behind `/readyz`;
 //! * [`email`]: the one normalisation of an email (its key) and the rules for emails and
 //!   names, shared by sign-in, registration and adding members;
@@ -23,6 +25,7 @@
 pub mod db;
 pub mod email;
 pub mod env;
+pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod probe;
@@ -33,6 +36,10 @@ pub mod settings;
 pub mod shutdown;
 pub mod tcp;
 pub mod telemetry;
+pub mod trace;
 
 pub use problem::{FieldError, Problem};
+
+/// The commit this binary was built from (`build_info`'s `commit`; see `build.rs`).
+pub const BUILD_COMMIT: &str = env!("BUILD_COMMIT");
 pub use request_id::RequestId;

@@ -1,9 +1,17 @@
 //! `x-request-id`: honoured when a caller (the gateway, a load balancer) sends a sane one,
 //! generated otherwise, returned on every response, and carried by the request's span so every
 //! log line of the request can be found by it.
+//!
+//! The same middleware observes the request for operators ([`Observer`]): its metrics
+//! (`http_requests_total`, `http_request_duration_seconds` by route pattern, method and status
+//! class, and `http_requests_in_flight`) and its trace (a server span, continuing an incoming
+//! `traceparent` only from a caller the service trusts, whose `trace_id` every log line of the
+//! request carries).
 
+use std::borrow::Cow;
 use std::future::{Ready, ready};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -11,7 +19,11 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, FromRequest, HttpMessage, HttpRequest};
+use opentelemetry::trace::FutureExt as _;
 use tracing::Instrument;
+
+use crate::metrics::{Metrics, method_label};
+use crate::trace::{self, Tracing};
 
 /// The header's name.
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -56,9 +68,52 @@ impl FromRequest for RequestId {
     }
 }
 
-/// Middleware: sets the request id, runs the request in a span carrying it, logs its outcome,
-/// and returns the id in the response's `x-request-id`.
+/// Whether a request's incoming `traceparent` may be continued (the gateway: only from its
+/// trusted proxies; the backend: from the gateway, the only caller it serves).
+pub type TrustTrace = Arc<dyn Fn(&ServiceRequest) -> bool + Send + Sync>;
+
+/// What the request middleware records besides the id: the request metrics and the trace.
+#[derive(Clone)]
+pub struct Observer {
+    metrics: Metrics,
+    tracing: Tracing,
+    unmatched: &'static str,
+    trust: TrustTrace,
+}
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observer")
+            .field("tracing", &self.tracing)
+            .field("unmatched", &self.unmatched)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Observer {
+    /// Records into `metrics` and traces with `tracing`. A request no route matched is labelled
+    /// `unmatched` (the gateway's proxied requests: `proxy`); `trust` says whose `traceparent`
+    /// is continued.
+    pub fn new(
+        metrics: Metrics,
+        tracing: Tracing,
+        unmatched: &'static str,
+        trust: TrustTrace,
+    ) -> Self {
+        Self {
+            metrics,
+            tracing,
+            unmatched,
+            trust,
+        }
+    }
+}
+
+/// Middleware: sets the request id, runs the request in a span carrying it (and, when tracing,
+/// in its trace), logs its outcome, records its metrics, and returns the id in the response's
+/// `x-request-id`.
 pub async fn middleware(
+    observer: Arc<Observer>,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
@@ -68,16 +123,44 @@ pub async fn middleware(
         .and_then(RequestId::parse)
         .unwrap_or_else(RequestId::generate);
     req.extensions_mut().insert(id.clone());
+    let method = req.method().clone();
     let span = tracing::info_span!(
         "request",
-        method = %req.method(),
+        method = %method,
         path = %req.path(),
         request_id = %id.as_str(),
+        trace_id = tracing::field::Empty,
     );
+    let http = observer.metrics.http();
+    let _in_flight = http.start();
     let started = Instant::now();
-    let mut res = next.call(req).instrument(span.clone()).await?;
-    let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let trace = observer.tracing.is_on().then(|| {
+        let incoming = (observer.trust)(&req).then(|| req.headers());
+        observer
+            .tracing
+            .server(Cow::Borrowed(method_label(&method)), incoming)
+    });
+    let trace = trace.flatten();
+    if let Some(cx) = &trace {
+        span.record("trace_id", tracing::field::display(trace::trace_id(cx)));
+    }
+    let served = next.call(req).instrument(span.clone());
+    let served = match &trace {
+        Some(cx) => served.with_context(cx.clone()).await,
+        None => served.await,
+    };
+    let elapsed = started.elapsed();
+    let (status, route) = match &served {
+        Ok(res) => (res.status().as_u16(), res.request().match_pattern()),
+        Err(e) => (e.as_response_error().status_code().as_u16(), None),
+    };
+    let route = route.as_deref().unwrap_or(observer.unmatched);
+    http.observe(route, &method, status, elapsed);
+    if let Some(cx) = &trace {
+        trace::end_server(cx, route, method_label(&method), status);
+    }
+    let mut res = served?;
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         if status >= 500 {
             tracing::error!(status, elapsed_ms, "request failed");

@@ -15,6 +15,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::db::{Lane, LaneSettings};
 use crate::env::{ConfigError, Source, parsed_or, required, secs};
+use crate::trace::{SamplerSetting, TraceSettings};
 
 /// Where a service listens and how many request workers it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +171,92 @@ impl Default for LifecycleSettings {
     }
 }
 
+/// What a service tells its operators besides logs: metrics (`METRICS_ADDR`) and traces (the
+/// standard `OTEL_*` variables).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TelemetrySettings {
+    /// `METRICS_ADDR`: where `GET /metrics` listens (a listener of its own); `None`: off.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Traces: off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    pub trace: TraceSettings,
+}
+
+impl TelemetrySettings {
+    /// Reads `METRICS_ADDR`, `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_HEADERS`,
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds), `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`
+    /// and `OTEL_TRACES_SAMPLER_ARG`.
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let metrics_addr = match src.get("METRICS_ADDR") {
+            None => None,
+            Some(v) => Some(v.trim().parse::<SocketAddr>().map_err(|_| {
+                ConfigError::invalid("METRICS_ADDR", "not a socket address (e.g. 0.0.0.0:9464)")
+            })?),
+        };
+        let endpoint = match src.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            None => None,
+            Some(v) => {
+                let v = v.trim().trim_end_matches('/').to_owned();
+                let rest = v
+                    .strip_prefix("http://")
+                    .or_else(|| v.strip_prefix("https://"));
+                if !rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) {
+                    return Err(ConfigError::invalid(
+                        "OTEL_EXPORTER_OTLP_ENDPOINT",
+                        "not an http(s) URL (e.g. http://otel-collector:4318)",
+                    ));
+                }
+                Some(v)
+            }
+        };
+        let headers = match src.get("OTEL_EXPORTER_OTLP_HEADERS") {
+            None => Vec::new(),
+            Some(v) => v
+                .split(',')
+                .filter(|pair| !pair.trim().is_empty())
+                .map(|pair| {
+                    pair.split_once('=')
+                        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                        .filter(|(k, _)| !k.is_empty())
+                        .ok_or_else(|| {
+                            ConfigError::invalid(
+                                "OTEL_EXPORTER_OTLP_HEADERS",
+                                "expected key=value pairs separated by commas",
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let timeout_ms: u64 = parsed_or(src, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000)?;
+        if timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+                "must be at least 1 (milliseconds)",
+            ));
+        }
+        let sampler_name = src.get("OTEL_TRACES_SAMPLER");
+        let sampler_arg = src.get("OTEL_TRACES_SAMPLER_ARG");
+        let sampler = SamplerSetting::parse(sampler_name.as_deref(), sampler_arg.as_deref())
+            .map_err(|e| {
+                let name = if e.starts_with("the ratio") {
+                    "OTEL_TRACES_SAMPLER_ARG"
+                } else {
+                    "OTEL_TRACES_SAMPLER"
+                };
+                ConfigError::invalid(name, e)
+            })?;
+        Ok(Self {
+            metrics_addr,
+            trace: TraceSettings {
+                endpoint,
+                headers,
+                timeout: Duration::from_millis(timeout_ms),
+                service_name: src.get("OTEL_SERVICE_NAME").map(|n| n.trim().to_owned()),
+                sampler,
+            },
+        })
+    }
+}
+
 /// What a service logs, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSettings {
@@ -266,6 +353,41 @@ mod tests {
             ("SHUTDOWN_TIMEOUT_SECS", "0"),
         ] {
             let err = LifecycleSettings::from_source(&[(name, value)]).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_telemetry_group_reads_metrics_and_the_otel_variables() {
+        let off = TelemetrySettings::from_source(&[("A", "")]).unwrap();
+        assert_eq!(off, TelemetrySettings::default());
+        let s = TelemetrySettings::from_source(&[
+            ("METRICS_ADDR", "127.0.0.1:9464"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "authorization=Bearer x, team=a",
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ("OTEL_SERVICE_NAME", "edge"),
+            ("OTEL_TRACES_SAMPLER", "always_on"),
+        ])
+        .unwrap();
+        assert_eq!(s.metrics_addr.unwrap().port(), 9464);
+        assert_eq!(s.trace.endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(s.trace.headers.len(), 2);
+        assert_eq!(s.trace.timeout, Duration::from_millis(2500));
+        assert_eq!(s.trace.service_name.as_deref(), Some("edge"));
+        assert_eq!(s.trace.sampler.ratio, 1.0);
+        for (name, value) in [
+            ("METRICS_ADDR", "9464"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "0"),
+            ("OTEL_TRACES_SAMPLER", "sometimes"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+        ] {
+            let err = TelemetrySettings::from_source(&[(name, value)]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
         }
     }

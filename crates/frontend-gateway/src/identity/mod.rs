@@ -12,6 +12,7 @@
 //!   [`link_page`] (the pages they open), [`outgoing`] (every mail the wing sends, through the
 //!   outbox);
 //! * [`backchannel`]: OpenID Connect back-channel logout;
+//! * [`attempts`]: the sign-in attempts metric;
 //! * [`csrf`], [`password`] (argon2id), [`throttle`] (sign-in limits), [`text`] (what an email
 //!   and a name may be), [`users`] and [`accounts`] (the rows);
 //! * [`state`] and [`settings`]: what the handlers share, and how the wing is configured
@@ -22,6 +23,7 @@
 
 pub mod account;
 pub mod accounts;
+pub mod attempts;
 pub mod backchannel;
 pub mod csrf;
 pub mod link_page;

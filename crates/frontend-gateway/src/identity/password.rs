@@ -37,8 +37,12 @@ use argon2::password_hash::{
 use argon2::{
     Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
 };
+use opentelemetry::trace::SpanKind;
+use prometheus::{Histogram, HistogramOpts, IntGauge};
 use rand::RngCore;
 use tokio::sync::Semaphore;
+use web_common::metrics::{self, Metrics};
+use web_common::trace;
 
 /// Passwords shorter than this are refused at registration.
 pub const MIN_LEN: usize = 8;
@@ -218,6 +222,8 @@ pub struct Hasher {
     places: Arc<Semaphore>,
     places_total: usize,
     started: Arc<AtomicU64>,
+    /// `gateway_password_hash_duration_seconds`: one hash's (or check's) time on its thread.
+    duration: Histogram,
 }
 
 /// What a [`Hasher`] is doing right now.
@@ -245,7 +251,31 @@ impl Hasher {
             places: Arc::new(Semaphore::new(places_total)),
             places_total,
             started: Arc::new(AtomicU64::new(0)),
+            duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "gateway_password_hash_duration_seconds",
+                    "Time one argon2 hash or check takes on its thread (not the wait for a turn).",
+                )
+                .buckets(metrics::LATENCY_BUCKETS.to_vec()),
+            )
+            .expect("a valid metric"),
         }
+    }
+
+    /// Reports this hasher in `metrics`: the hash durations, and
+    /// `gateway_password_hash_queue_depth` (requests waiting for a turn, read when scraped).
+    pub fn report_to(&self, metrics: &Metrics) {
+        let depth = IntGauge::new(
+            "gateway_password_hash_queue_depth",
+            "Requests waiting for a turn to hash or check a password.",
+        )
+        .expect("a valid metric");
+        metrics.register(vec![
+            Box::new(self.duration.clone()),
+            Box::new(depth.clone()),
+        ]);
+        let hasher = self.clone();
+        metrics.on_scrape(move || depth.set(hasher.load().waiting as i64));
     }
 
     /// How many hashes run and wait now, and how many ever started.
@@ -293,15 +323,18 @@ impl Hasher {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let place = Arc::clone(&self.places)
-            .try_acquire_owned()
-            .map_err(|_| PasswordError::Busy)?;
+        let hashing = trace::span("password.hash", SpanKind::Internal);
+        let place = Arc::clone(&self.places).try_acquire_owned().map_err(|_| {
+            hashing.fail("the hashing queue is full");
+            PasswordError::Busy
+        })?;
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .map_err(|_| PasswordError::Task)?;
         let span = tracing::Span::current();
         let started = Arc::clone(&self.started);
+        let duration = self.duration.clone();
         let (done, result) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name("argon2".into())
@@ -312,7 +345,9 @@ impl Hasher {
                 }
                 started.fetch_add(1, Ordering::Relaxed);
                 lower_this_threads_priority();
+                let began = std::time::Instant::now();
                 let out = span.in_scope(f);
+                duration.observe(began.elapsed().as_secs_f64());
                 // The turn ends before the answer leaves: a client whose next request follows
                 // its answer at once finds its place free again.
                 drop(turn);

@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use sqlx::PgPool;
 
+use super::attempts::Attempts;
 use super::csrf::Csrf;
 use super::password::Hasher;
 use super::settings::SignInSettings;
@@ -32,6 +33,8 @@ pub struct Identity {
     pub mail_throttle: Throttle,
     /// argon2id, a few at a time.
     pub hasher: Hasher,
+    /// `gateway_sign_in_attempts_total`.
+    pub attempts: Attempts,
     /// Where a sign-in is remembered, and how sessions end.
     pub sessions: Sessions,
     /// `AUTH_ALLOWED_EMAIL_DOMAINS`: the domains provider sign-ins may have (empty: any).
@@ -59,6 +62,7 @@ impl Identity {
             origin,
             csrf,
             hasher: Hasher::new(settings.hash_concurrency, settings.hash_queue),
+            attempts: Attempts::default(),
             sessions,
             allowed_email_domains,
             trusted_proxies,

@@ -33,12 +33,15 @@ use auth_contract::{Claims, Signer};
 use awc::error::{ConnectError, SendRequestError};
 use bytes::Bytes;
 use futures_util::Stream;
+use opentelemetry::trace::SpanKind;
+use prometheus::IntGauge;
 use web_common::problem::Untouched;
 use web_common::shutdown::Shutdown;
-use web_common::{Problem, RequestId};
+use web_common::{Problem, RequestId, trace};
 
 use super::filters;
 use super::forwarded::{self, TrustedProxies};
+use super::metrics::{Outcome, Pending, ProxyMetrics};
 use super::rewrite::Decision;
 use super::settings::ProxySettings;
 use super::streams::{BodyError, GuardedBody, LimitedBody};
@@ -53,6 +56,7 @@ pub struct Proxy {
     trusted_proxies: TrustedProxies,
     sessions: Sessions,
     shutdown: Shutdown,
+    metrics: ProxyMetrics,
 }
 
 impl Proxy {
@@ -67,11 +71,19 @@ impl Proxy {
     ) -> Self {
         Self {
             signer: Signer::new(&settings.api_secret),
+            metrics: ProxyMetrics::new(&settings.rules.labels()),
             settings,
             trusted_proxies,
             sessions,
             shutdown,
         }
+    }
+}
+
+impl Proxy {
+    /// The proxy's metrics (for the service's registry).
+    pub fn metrics(&self) -> &ProxyMetrics {
+        &self.metrics
     }
 }
 
@@ -122,9 +134,12 @@ fn is_hop_by_hop(name: &HeaderName, headers: &HeaderMap) -> bool {
 
 /// Client headers that may reach the upstream. Names with `_` are dropped too: some servers
 /// read `X_User_Id` as `X-User-Id`, so they could smuggle an identity header past this filter.
+/// Trace context (`traceparent`, `tracestate`, `baggage`) is the gateway's to set (see
+/// [`handle`]).
 fn forwardable_request_header(name: &HeaderName, headers: &HeaderMap) -> bool {
     let n = name.as_str();
     !(is_hop_by_hop(name, headers)
+        || trace::is_trace_header(name)
         || n.contains('_')
         || n == "authorization"
         || n == "cookie"
@@ -152,13 +167,14 @@ pub async fn handle(
     request_id: RequestId,
 ) -> Result<HttpResponse, Error> {
     let settings = &proxy.settings;
-    let (url, inject_token, pass_cookies) =
+    let (rule, url, inject_token, pass_cookies) =
         match settings.rules.decide(req.path(), req.query_string()) {
             Decision::Upstream {
+                rule,
                 url,
                 inject_token,
                 pass_cookies,
-            } => (url, inject_token, pass_cookies),
+            } => (rule, url, inject_token, pass_cookies),
             Decision::Gateway => {
                 return Err(Problem::not_found("There is no such /api/auth action.").into());
             }
@@ -180,6 +196,12 @@ pub async fn handle(
         _ => None,
     };
     let client_info = forwarded::client(&req, &proxy.trusted_proxies);
+    let from_trusted_proxy = req
+        .peer_addr()
+        .is_some_and(|peer| proxy.trusted_proxies.contains(peer.ip()));
+    let rule_metrics = proxy.metrics.rule(rule);
+    let mut pending = Pending::new(rule_metrics);
+    let hop = trace::span("proxy", SpanKind::Client);
     let build = || {
         let mut upstream = upstream_request(
             &client,
@@ -192,9 +214,19 @@ pub async fn handle(
         if pass_cookies && let Some(cookies) = filters::upstream_cookie(req.headers()) {
             upstream.headers_mut().insert(header::COOKIE, cookies);
         }
+        // The trace goes on upstream; with tracing off, a trusted proxy's trace passes as it
+        // came (nobody else's: see `forwardable_request_header`).
+        if !hop.inject(upstream.headers_mut()) && from_trusted_proxy {
+            for name in &trace::HEADERS {
+                for value in req.headers().get_all(name) {
+                    upstream.headers_mut().append(name.clone(), value.clone());
+                }
+            }
+        }
         upstream
     };
     let authenticated = token.is_some();
+    let began = std::time::Instant::now();
     let sent = async {
         match send(build(), &req, payload, max_body).await {
             Err(Error::UpstreamUnreachable(e)) if retryable(&req) && failed_before_answer(&e) => {
@@ -204,9 +236,29 @@ pub async fn handle(
             sent => sent,
         }
     };
-    let response = tokio::time::timeout(settings.timeout, sent)
+    let answered = tokio::time::timeout(settings.timeout, sent)
         .await
-        .map_err(|_| Error::UpstreamTimeout)??;
+        .map_err(|_| Error::UpstreamTimeout)
+        .flatten();
+    let response = match answered {
+        Ok(response) => {
+            pending.settle(Outcome::Ok);
+            if let Some(rule) = rule_metrics {
+                rule.observe_upstream(began.elapsed().as_secs_f64());
+            }
+            hop.set(
+                "http.response.status_code",
+                i64::from(response.status().as_u16()),
+            );
+            response
+        }
+        Err(e) => {
+            pending.settle(outcome_of(&e));
+            hop.fail(e.to_string());
+            return Err(e);
+        }
+    };
+    drop(hop);
     // A signed-in user's open-ended stream lives only as long as their session (worked out
     // only for a body without a length: a sized one is bounded anyway).
     let session_check = || {
@@ -224,8 +276,18 @@ pub async fn handle(
         },
         settings.stream_idle_timeout,
         session_check,
-        &proxy.shutdown,
+        (&proxy.shutdown, &proxy.metrics.open_streams),
     ))
+}
+
+/// How a failed proxied request ended, for `gateway_proxy_requests_total`.
+fn outcome_of(e: &Error) -> Outcome {
+    match e {
+        Error::UpstreamTimeout => Outcome::Timeout,
+        Error::UpstreamUnreachable(SendRequestError::Connect(_)) => Outcome::ConnectFailure,
+        Error::UpstreamUnreachable(_) => Outcome::UpstreamError,
+        _ => Outcome::ClientAbort,
+    }
 }
 
 /// A request that may be sent twice: `GET`, `HEAD` or `OPTIONS` (idempotent, RFC 9110
@@ -372,7 +434,7 @@ fn downstream_response<S>(
     filter: Filter,
     idle: Duration,
     session_check: impl FnOnce() -> Option<(Liveness, Duration)>,
-    shutdown: &Shutdown,
+    (shutdown, open_streams): (&Shutdown, &IntGauge),
 ) -> HttpResponse
 where
     S: Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static,
@@ -413,7 +475,7 @@ where
                 .headers()
                 .get(header::CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-            let body = GuardedBody::new(upstream, idle, session_check());
+            let body = GuardedBody::new(upstream, idle, session_check()).counted(open_streams);
             match event_stream {
                 true => res.body(BodyStream::new(body.ending_at(shutdown.stopped()))),
                 false => res.body(BodyStream::new(body)),

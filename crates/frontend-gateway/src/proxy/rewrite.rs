@@ -410,6 +410,8 @@ enum Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     source: Pattern,
+    /// The source as configured (the rule's label in metrics).
+    label: String,
     target: Target,
 }
 
@@ -418,6 +420,7 @@ impl Rule {
     pub fn gateway(source: &str) -> Result<Self, RuleError> {
         Ok(Self {
             source: Pattern::parse(source)?,
+            label: source.to_owned(),
             target: Target::Gateway,
         })
     }
@@ -429,10 +432,12 @@ impl Rule {
         destination: &str,
         inject_token: bool,
     ) -> Result<Self, RuleError> {
+        let label = source.to_owned();
         let source = Pattern::parse(source)?;
         let destination = Template::parse(destination, &source)?;
         Ok(Self {
             source,
+            label,
             target: Target::Upstream {
                 destination,
                 inject_token,
@@ -474,6 +479,8 @@ pub enum Decision {
     Gateway,
     /// Forward to `url`, minting a token when `inject_token` and there is a session.
     Upstream {
+        /// The rule's place in the table (see [`Rules::labels`]).
+        rule: usize,
         /// The full upstream URL, query included.
         url: String,
         /// Whether the rule opted in to tokens.
@@ -512,12 +519,18 @@ impl Rules {
         Ok(Self(rules))
     }
 
+    /// Each rule's source as configured, in table order (the `rule` label of the proxy's
+    /// metrics: a fixed set, whatever paths clients send).
+    pub fn labels(&self) -> Vec<String> {
+        self.0.iter().map(|r| r.label.clone()).collect()
+    }
+
     /// Decides where a request for `path` (checked with [`check_path`]) and `query` goes.
     pub fn decide(&self, path: &str, query: &str) -> Decision {
         if is_auth_path(path) {
             return Decision::Gateway;
         }
-        for rule in &self.0 {
+        for (index, rule) in self.0.iter().enumerate() {
             let Some(captures) = rule.source.captures(path) else {
                 continue;
             };
@@ -528,6 +541,7 @@ impl Rules {
                     inject_token,
                     pass_cookies,
                 } => Decision::Upstream {
+                    rule: index,
                     url: destination.render(&captures, query),
                     inject_token: *inject_token,
                     pass_cookies: *pass_cookies,
@@ -565,6 +579,7 @@ mod tests {
 
     fn upstream(url: &str) -> Decision {
         Decision::Upstream {
+            rule: 1,
             url: url.to_owned(),
             inject_token: true,
             pass_cookies: false,
@@ -622,6 +637,7 @@ mod tests {
         assert_eq!(
             rules.decide("/api/files/7", "v=1"),
             Decision::Upstream {
+                rule: 0,
                 url: "http://files/blob/7?v=1".into(),
                 inject_token: false,
                 pass_cookies: false,
@@ -630,6 +646,7 @@ mod tests {
         assert_eq!(
             rules.decide("/api/files/7/raw", ""),
             Decision::Upstream {
+                rule: 1,
                 url: "http://backend/files/7/raw".into(),
                 inject_token: true,
                 pass_cookies: false,

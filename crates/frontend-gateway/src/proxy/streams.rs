@@ -25,6 +25,7 @@ use std::time::Duration;
 use actix_web::error::PayloadError;
 use bytes::Bytes;
 use futures_util::Stream;
+use prometheus::IntGauge;
 use tokio::time::{Instant, Sleep};
 
 use crate::session::Liveness;
@@ -111,6 +112,18 @@ pub struct GuardedBody<S> {
     /// Resolves when the body should end cleanly (the gateway is shutting down).
     stop: Option<Stop>,
     done: bool,
+    /// Counted in `gateway_open_streams` while it lives ([`GuardedBody::counted`]).
+    open: Option<OpenStream>,
+}
+
+/// One open stream in a gauge, until dropped.
+#[derive(Debug)]
+struct OpenStream(IntGauge);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl<S> std::fmt::Debug for GuardedBody<S> {
@@ -136,7 +149,15 @@ impl<S> GuardedBody<S> {
             session: session.map(|(session, every)| -> Stop { Box::pin(session.ended(every)) }),
             stop: None,
             done: false,
+            open: None,
         }
+    }
+
+    /// Counts this body in `open_streams` until it is dropped (finished, cut or abandoned).
+    pub fn counted(mut self, open_streams: &IntGauge) -> Self {
+        open_streams.inc();
+        self.open = Some(OpenStream(open_streams.clone()));
+        self
     }
 
     /// Ends the body cleanly (no error: the final chunk is sent) once `stop` resolves; for

@@ -19,6 +19,7 @@ use web_common::notify::Notice;
 
 use super::cache::Cache;
 use super::liveness::Liveness;
+use super::metrics::SessionMetrics;
 use super::revocation::{CHANNEL, Ended, user_payload};
 use super::settings::SessionSettings;
 use super::store::PgSessionStore;
@@ -34,6 +35,7 @@ pub struct Sessions {
     cookie_key: Key,
     /// Ended sessions, for this instance's open streams.
     ended: broadcast::Sender<Ended>,
+    metrics: SessionMetrics,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -56,7 +58,13 @@ impl Sessions {
             settings,
             secure,
             ended: broadcast::channel(1024).0,
+            metrics: SessionMetrics::default(),
         }
+    }
+
+    /// The wing's metrics (for the service's registry).
+    pub fn metrics(&self) -> &SessionMetrics {
+        &self.metrics
     }
 
     /// The settings this wing runs with.
@@ -89,6 +97,7 @@ impl Sessions {
             self.settings.idle_timeout,
             self.settings.cache_ttl,
             self.settings.per_user_max,
+            self.metrics.clone(),
         )
     }
 
@@ -193,7 +202,10 @@ impl Sessions {
     pub async fn follow(self, mut notices: broadcast::Receiver<Notice>) {
         loop {
             let ended = match notices.recv().await {
-                Ok(Notice::Payload(payload)) => Ended::parse(&payload),
+                Ok(Notice::Payload(payload)) => {
+                    self.metrics.revocations.inc();
+                    Ended::parse(&payload)
+                }
                 Ok(Notice::Missed) | Err(RecvError::Lagged(_)) => Ended::Unknown,
                 // No listener any more (the process is stopping): the cache's time bound stays.
                 Err(RecvError::Closed) => return std::future::pending().await,

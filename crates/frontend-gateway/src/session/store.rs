@@ -30,14 +30,17 @@ use std::time::{Duration, Instant};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
+use opentelemetry::trace::SpanKind;
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
+use web_common::trace;
 
 use super::cache::{Cache, State};
+use super::metrics::SessionMetrics;
 use super::revocation::CHANNEL;
 use super::user::{ROTATE_KEY, SessionUser, SignInOrigin};
 
@@ -56,6 +59,7 @@ pub struct PgSessionStore {
     cache_ttl: Duration,
     cache: Arc<Cache>,
     per_user_max: u32,
+    metrics: SessionMetrics,
 }
 
 impl PgSessionStore {
@@ -113,6 +117,7 @@ impl PgSessionStore {
         idle: Duration,
         cache_ttl: Duration,
         per_user_max: u32,
+        metrics: SessionMetrics,
     ) -> Self {
         Self {
             pool,
@@ -121,6 +126,7 @@ impl PgSessionStore {
             cache_ttl,
             cache,
             per_user_max,
+            metrics,
         }
     }
 
@@ -226,14 +232,29 @@ impl SessionStore for PgSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
         let key = session_key.as_ref();
         if let Some(state) = self.cache.get(key) {
+            self.metrics.cache_hit.inc();
             return Ok(Some(state));
         }
         let gate = self.cache.gate(key);
         let turn = gate.lock().await;
         let loaded = match self.cache.get(key) {
             // Loaded by the request we waited for.
-            Some(state) => Ok(Some(state)),
-            None => self.load_row(session_key).await,
+            Some(state) => {
+                self.metrics.cache_hit.inc();
+                Ok(Some(state))
+            }
+            None => {
+                let span = trace::span("session.load", SpanKind::Internal);
+                let loaded = span.within(self.load_row(session_key)).await;
+                match &loaded {
+                    Ok(_) => self.metrics.miss.inc(),
+                    Err(_) => {
+                        span.fail("the session could not be read");
+                        self.metrics.db_error.inc();
+                    }
+                }
+                loaded
+            }
         };
         drop(turn);
         self.cache.release(key, &gate);

@@ -88,7 +88,7 @@ impl TestApp {
         upstream: Upstream,
         tweak: impl FnOnce(&mut Settings),
     ) -> Self {
-        web_common::telemetry::init(&web_common::settings::LogSettings::default());
+        web_common::telemetry::init(&web_common::settings::LogSettings::default(), false);
         let backend_url = match upstream {
             Upstream::Url(url) => url,
             Upstream::Backend => {

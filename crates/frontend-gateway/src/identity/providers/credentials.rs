@@ -15,6 +15,7 @@ use serde::Deserialize;
 use web_common::{Problem, email};
 
 use crate::error::Error;
+use crate::identity::attempts::{Method, Outcome};
 use crate::identity::sign_in::start_session;
 use crate::identity::state::Identity;
 use crate::identity::throttle::Refusal;
@@ -116,6 +117,8 @@ fn unverified() -> Problem {
 /// a dummy hash when there is no hash to check). An email that breaks the rules (422 naming
 /// `email`) and a throttled attempt (429) are refused before the database or argon2 is
 /// touched; the first is not counted, nor is an attempt that ends without a verdict (503).
+/// Every attempt but the malformed one counts in `gateway_sign_in_attempts_total`: a success
+/// only for the right password of a verified address.
 #[tracing::instrument(skip_all)]
 async fn authenticate(
     req: &HttpRequest,
@@ -125,6 +128,23 @@ async fn authenticate(
 ) -> Result<Option<Account>, Error> {
     let email = email::parse(email)
         .map_err(|refused| Problem::invalid_field("email", refused.to_string()))?;
+    let verdict = check(req, identity, &email, password).await;
+    let outcome = match &verdict {
+        Ok(Some(account)) if account.email_verified => Outcome::Success,
+        Ok(_) => Outcome::Failure,
+        Err(e) => Outcome::of_error(e),
+    };
+    identity.attempts.record(Method::Credentials, outcome);
+    verdict
+}
+
+/// [`authenticate`] past the address's syntax.
+async fn check(
+    req: &HttpRequest,
+    identity: &Identity,
+    email: &email::Email,
+    password: &str,
+) -> Result<Option<Account>, Error> {
     let key = email.key();
     if let Err(refusal) = identity
         .throttle

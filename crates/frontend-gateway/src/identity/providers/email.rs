@@ -21,6 +21,7 @@ use web_common::{Problem, email};
 
 use crate::error::Error;
 use crate::identity::accounts;
+use crate::identity::attempts::{Method, Outcome};
 use crate::identity::link_page::{self, Confirm};
 use crate::identity::outgoing;
 use crate::identity::sign_in::{Verified, start_session};
@@ -66,10 +67,17 @@ impl EmailLinks {
                 Problem::invalid_field("email", "this email domain may not sign in here").into(),
             );
         }
-        identity
+        if let Err(refusal) = identity
             .mail_throttle
             .attempt(email.key(), identity.client_ip(req))
-            .await?;
+            .await
+        {
+            let refused = Error::from(refusal);
+            identity
+                .attempts
+                .record(Method::Email, Outcome::of_error(&refused));
+            return Err(refused);
+        }
         let callback_url = identity
             .origin
             .same_origin_url(fields.get("callbackUrl").map(String::as_str));
@@ -121,8 +129,25 @@ impl EmailLinks {
     }
 
     /// `POST /api/auth/callback/email` (fields already CSRF-checked: `token`, `email`, `json`):
-    /// uses the link and signs in; `{url}` of the stored `callbackUrl` (or a 302 there).
+    /// uses the link and signs in; `{url}` of the stored `callbackUrl` (or a 302 there). A dead
+    /// link's page is a failed attempt.
     pub async fn callback(
+        &self,
+        fields: &HashMap<String, String>,
+        session: &UserSession,
+        identity: &Identity,
+    ) -> Result<HttpResponse, Error> {
+        let answer = self.use_link(fields, session, identity).await;
+        let outcome = match &answer {
+            Ok(res) if res.status().is_client_error() => Outcome::Failure,
+            Ok(_) => Outcome::Success,
+            Err(e) => Outcome::of_error(e),
+        };
+        identity.attempts.record(Method::Email, outcome);
+        answer
+    }
+
+    async fn use_link(
         &self,
         fields: &HashMap<String, String>,
         session: &UserSession,

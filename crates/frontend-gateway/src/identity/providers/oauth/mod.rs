@@ -27,6 +27,7 @@ use self::github::GitHub;
 use self::http::{ProviderHttp, printable};
 use self::oidc::Oidc;
 use crate::error::Error;
+use crate::identity::attempts::{Method, Outcome};
 use crate::identity::linking::{self, Refusal};
 use crate::identity::settings::ClientSettings;
 use crate::identity::sign_in::start_session;
@@ -138,7 +139,11 @@ impl OAuth {
                     "provider sign-in throttled"
                 );
             }
-            return Err(refusal.into());
+            let refused = Error::from(refusal);
+            identity
+                .attempts
+                .record(Method::OAuth, Outcome::of_error(&refused));
+            return Err(refused);
         }
         let (link_user_id, link_marker) = if fields.get("link").is_some_and(|v| v == "true") {
             let Some(user) = session.user() else {
@@ -218,8 +223,18 @@ impl OAuth {
     ) -> HttpResponse {
         let provider = self.client().id.as_str();
         match self.complete(req, query, session, identity, http).await {
-            Ok(url) => url_or_redirect(StatusCode::FOUND, false, &url),
-            Err(failure) => failed(identity, provider, &failure, false),
+            Ok(url) => {
+                identity.attempts.record(Method::OAuth, Outcome::Success);
+                url_or_redirect(StatusCode::FOUND, false, &url)
+            }
+            Err(failure) => {
+                let outcome = match &failure {
+                    Failure::Internal(e) => Outcome::of_error(e),
+                    _ => Outcome::Failure,
+                };
+                identity.attempts.record(Method::OAuth, outcome);
+                failed(identity, provider, &failure, false)
+            }
         }
     }
 
