@@ -1,6 +1,7 @@
 """The system under test and how it is brought up: the tools and binaries a run needs, the
 ports, the services' environments, starting backend-api, frontend-gateway, the upstream sink
-and nginx, and the setup steps (database, seed, cold starts, credentials)."""
+and nginx, restarting the two services with another environment, and the setup steps (database,
+seed, cold starts, credentials)."""
 
 import json
 import os
@@ -33,6 +34,8 @@ class Stack:
         self.gateway_bin = cfg.bin_dir / "frontend-gateway"
         self.mint_bin = cfg.bin_dir / "mint-token"
         self.need_gateway = bool(GATEWAY_CASES & set(cases)) or ("instr" in cases)
+        self.need_otlp = bool({"telemetry", "instr"} & set(cases))  # the OTLP receiver (telemetry.py)
+        self.backend_proc = self.gateway_proc = self.otlp_proc = None
         self._token, self._token_minted, self._token_user = None, 0.0, None
         self.nginx_token = None  # the token in nginx.conf (case d)
         self.cookie = None
@@ -42,7 +45,7 @@ class Stack:
     def check_tools(self):
         missing = []
         need = ["psql"]
-        if set(self.cases) & {"a", "b", "c", "d", "storm"}:
+        if set(self.cases) & {"a", "b", "c", "d", "storm", "telemetry"}:
             need.append("wrk")
         if "d" in self.cases:
             need.append("nginx")
@@ -65,6 +68,10 @@ class Stack:
         self.ports["gateway2"] = free_port(self.ports["gateway"] + 1)
         self.ports["gateway_instr"] = free_port(self.ports["gateway"] + 2)
         self.ports["backend_instr"] = free_port(self.ports["backend"] + 2)
+        # METRICS_ADDR of the services when metrics are on (the telemetry and instr cases)
+        self.ports["backend_metrics"] = free_port(self.ports["backend"] + 3)
+        self.ports["gateway_metrics"] = free_port(self.ports["gateway"] + 3)
+        self.ports["gateway_instr_metrics"] = free_port(self.ports["gateway"] + 4)
 
     # -- services
 
@@ -81,11 +88,12 @@ class Stack:
     def start(self, name, argv, env):
         return self.procs.start(name, argv, env, self.run_dir / f"{name}.log", cwd=self.run_dir)
 
-    def start_backend(self, name="backend-api", port=None, wrapper=(), timeout=60):
-        """Starts a backend-api (under `wrapper`, e.g. valgrind); returns (process, ms to a 2xx /readyz)."""
+    def start_backend(self, name="backend-api", port=None, wrapper=(), timeout=60, env=None):
+        """Starts a backend-api (under `wrapper`, e.g. valgrind; `env` added to its environment);
+        returns (process, ms to a 2xx /readyz)."""
         port = port or self.ports["backend"]
         p = self.start(name, [*wrapper, str(self.backend_bin)],
-                       self.service_env({"BACKEND_API_ADDR": f"127.0.0.1:{port}"}))
+                       self.service_env({"BACKEND_API_ADDR": f"127.0.0.1:{port}", **(env or {})}))
         ms, _ = wait_ready(p, port, ["/readyz"], timeout)
         return p, ms
 
@@ -105,10 +113,11 @@ class Stack:
             "SIGNIN_MAX_ATTEMPTS_PER_IP": "0",
         })
 
-    def start_gateway(self, name="frontend-gateway", port=None, wrapper=(), timeout=60):
-        """Starts a frontend-gateway; returns (process, ms to the first 2xx, the path that answered)."""
+    def start_gateway(self, name="frontend-gateway", port=None, wrapper=(), timeout=60, env=None):
+        """Starts a frontend-gateway (`env` added to its environment); returns (process, ms to the
+        first 2xx, the path that answered)."""
         port = port or self.ports["gateway"]
-        p = self.start(name, [*wrapper, str(self.gateway_bin)], self.gateway_env(port))
+        p = self.start(name, [*wrapper, str(self.gateway_bin)], {**self.gateway_env(port), **(env or {})})
         ms, path = wait_ready(p, port, self.GATEWAY_READY, timeout)
         return p, ms, path
 
@@ -133,7 +142,7 @@ class Stack:
                 self.procs.stop(p)
         log(f"backend-api cold starts to 200 /readyz (migrations applied): {starts} ms")
         extras["cold_start_backend_ms"] = starts
-        self.pids["backend"] = p.pid
+        self.backend_proc, self.pids["backend"] = p, p.pid
         user_id, email = db.user_id_and_email(self.cfg.bench_url, "user1@example.com")
         self._token_user = (user_id, email)
 
@@ -157,7 +166,7 @@ class Stack:
             starts.append(ms)
             if i + 1 < self.cfg.cold_starts:
                 self.procs.stop(p)
-        self.pids["gateway"] = p.pid
+        self.gateway_proc, self.pids["gateway"] = p, p.pid
         extras["cold_start_gateway_ms"] = starts
         extras["gateway_ready_path"] = path
         log(f"frontend-gateway cold starts to 2xx {path}: {starts} ms")
@@ -170,6 +179,27 @@ class Stack:
         db.share_helper_hash(self.cfg.bench_url)
         self.cookie = auth.sign_in(gp, "user1@example.com")
         log("signed in as user1@example.com (session cookie obtained)")
+
+    # -- restarts with another environment (the telemetry case)
+
+    def stop_services(self):
+        """Stops the run's frontend-gateway, then its backend-api (each flushes its spans on the way out)."""
+        for attr, group in (("gateway_proc", "gateway"), ("backend_proc", "backend")):
+            p = getattr(self, attr)
+            if p is not None:
+                self.procs.stop(p, timeout=30)
+                setattr(self, attr, None)
+                self.pids[group] = None
+
+    def start_services(self, backend_env=None, gateway_env=None):
+        """Starts the run's backend-api and frontend-gateway again on their usual ports, each with
+        its `*_env` added to its environment; the session cookie stays valid (same database and
+        SESSION_KEY)."""
+        p, _ = self.start_backend(env=backend_env)
+        self.backend_proc, self.pids["backend"] = p, p.pid
+        if self.need_gateway:
+            p, _, _ = self.start_gateway(env=gateway_env)
+            self.gateway_proc, self.pids["gateway"] = p, p.pid
 
     def write_nginx_conf(self, prefix):
         ka = f"keepalive {self.cfg.nginx_keepalive};" if self.cfg.nginx_keepalive > 0 else ""
