@@ -89,8 +89,9 @@ k8s-check:
     python3 scripts/k8s_rules_test.py
 
 # Benchmark: the release binaries on a seeded database (1000 users x 10 workspaces), wrk cases
-# (backend direct, through the gateway, through nginx), RSS/CPU, cold starts and instruction
-# counts, checked against the targets; writes BENCHMARKS.md and bench/results/latest.json.
+# (backend direct, through the gateway, through nginx), RSS/CPU, cold starts, metrics and traces
+# on vs off, and instruction counts, checked against the targets; writes BENCHMARKS.md and
+# bench/results/latest.json. `just bench --only telemetry` runs one case (see bench/run.py).
 # Run it on an idle machine; DURATION/WARMUP (seconds) shorten it for a smoke run.
 bench *args:
     command -v wrk >/dev/null && command -v nginx >/dev/null && command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nginx valgrind >/dev/null)

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import checks, db
+from . import checks, db, telemetry
 from .anchor import read_anchor, run_anchor
 from .cases import run_case
 from .config import BENCH, PASSTHROUGH, ROOT, SERVICE_DEFAULTS, log
@@ -46,6 +46,7 @@ class Bench:
         stack.setup_backend()
         stack.setup_gateway()
         stack.setup_nginx()
+        telemetry.start_receiver(stack)
         time.sleep(0.5)
         self.idle = {g: idle_info(pid) for g, pid in stack.pids.items() if pid}
         for key in ("a", "b", "c", "d"):
@@ -61,6 +62,9 @@ class Bench:
             rolling(stack, findings)
         if "storm" in self.cases:
             run_case(stack, findings, "storm")
+        # Restarts both services (with the settings of each run), and leaves them running as before.
+        if "telemetry" in self.cases:
+            telemetry.telemetry(stack, findings)
         if "instr" in self.cases:
             instructions(stack, findings)
         return self.meta()

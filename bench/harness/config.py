@@ -13,9 +13,9 @@ BENCH = Path(__file__).resolve().parent.parent
 ROOT = BENCH.parent
 # The entry point; the upstream sink runs as `python3 bench/run.py --sink PORT`.
 RUN_PY = BENCH / "run.py"
-ALL_CASES = ["a", "b", "c", "d", "storm", "bigbody", "revoke", "rolling", "instr"]
+ALL_CASES = ["a", "b", "c", "d", "storm", "bigbody", "revoke", "rolling", "telemetry", "instr"]
 ALIASES = {"backend": ["a"], "gateway": ["b", "c"], "nginx": ["d"], "all": ALL_CASES}
-GATEWAY_CASES = {"b", "c", "storm", "bigbody", "revoke", "rolling"}
+GATEWAY_CASES = {"b", "c", "storm", "bigbody", "revoke", "rolling", "telemetry"}
 GROUPS = ["gateway", "backend", "proxy"]
 CASE_GROUPS = {"a": ["backend"], "b": ["gateway", "backend"], "c": ["gateway", "backend"],
                "d": ["proxy", "backend"], "storm": ["gateway", "backend"]}
@@ -96,6 +96,7 @@ class Config:
             "gateway": env_int("GATEWAY_PORT", 13000),
             "nginx": env_int("NGINX_PORT", 18090),
             "sink": env_int("SINK_PORT", 18099),
+            "otlp": env_int("OTLP_PORT", 18097),
         }
         self.nginx_keepalive = env_int("NGINX_UPSTREAM_KEEPALIVE", 64)
         # The sign-in storm's loops: by default what the gateway's default hashing queue holds
@@ -106,6 +107,8 @@ class Config:
         self.storm = env_int("STORM_CONCURRENCY", 5 * hashing)
         self.big_mib = env_int("BIG_BODY_MIB", 100)
         self.instr_requests = env_int("INSTR_REQUESTS", 2000)
+        # The telemetry case: interleaved (off, on) pairs of full-stack runs, then one always_on run.
+        self.telemetry_pairs = max(1, env_int("TELEMETRY_PAIRS", 3))
         self.cold_starts = max(1, env_int("COLD_STARTS", 3))
         self.anchor_dir = Path(os.environ.get("ANCHOR_DIR", ROOT.parent / "shared" / "anchors" / "seed-stack"))
         self.out_md = Path(os.environ.get("BENCH_OUT", ROOT / "BENCHMARKS.md"))

@@ -7,6 +7,7 @@ import os
 from .anchor import anchor_best, anchor_mean
 from .config import BUILD_HINT, CASE_GROUPS, CASE_TITLES, GROUPS, ROOT, SINK_RULE_PREFIX, log
 from .summary import fmt, summarize_cases, targets
+from .telemetry_report import section as telemetry_section
 
 
 class Findings:
@@ -164,6 +165,7 @@ def render(meta, results, extras, notes, preflight, anchor):
             else:
                 L.append(f"- **Instructions** ({label}): failed ({v.get('error')}).")
     L.append("")
+    L += telemetry_section(extras)
     # targets
     L.append("## Targets")
     L.append("")

@@ -6,6 +6,9 @@ import statistics
 from .anchor import anchor_best, anchor_mean
 from .config import CASE_GROUPS, GROUPS
 
+# Issue 15: full-stack req/s with metrics and traces on (default sampling) / off.
+TELEMETRY_TARGET_RATIO = 0.97
+
 
 def mean(xs):
     xs = [x for x in xs if x is not None]
@@ -91,6 +94,18 @@ def targets(cases, extras, anchor):
         (f"{ro['restarting']['non_2xx_3xx']} non-2xx, {sum(ro['restarting']['socket_errors'].values())} socket errors; "
          f"p99 {fmt(ro['restarting']['p99_ms'])} ms (steady {fmt(ro['steady']['p99_ms'])} ms)") if ro and "restarting" in ro else "n/a",
         ro["ok"] if ro and "restarting" in ro else None)
+    tl = (extras.get("telemetry") or {}).get("summary", {})
+    name = (f"metrics and traces on (default sampling, /metrics scraped every second): full-stack req/s >= "
+            f"{TELEMETRY_TARGET_RATIO}x off (interleaved runs)")
+    if "ratio" in tl:
+        measured = (f"{fmt(tl['on']['requests_per_s'])} / {fmt(tl['off']['requests_per_s'])} = {tl['ratio']:.3f} "
+                    f"(means of {tl['on']['runs']} pair{'s' if tl['on']['runs'] > 1 else ''}; pair by pair "
+                    f"{', '.join(f'{x:.3f}' for x in tl['pair_ratios'])})")
+        # Without spans received and /metrics answering, "on" was not on: no PASS for that.
+        add(name, measured + ("" if tl["telemetry_was_on"] else "; telemetry was not on (see Notes)"),
+            tl["telemetry_was_on"] and tl["ratio"] >= TELEMETRY_TARGET_RATIO)
+    else:
+        add(name, "n/a", None)
     for g, label in (("gateway", "gateway"), ("backend", "backend")):
         peaks = [(k, c["peak_rss_mib"][g]) for k, c in cases.items() if g in c["peak_rss_mib"] and k in ("a", "b", "c", "d")]
         if peaks:
