@@ -21,7 +21,10 @@ on Ctrl-C or an error; only the database BENCH_DB (default `bench`) is dropped a
      `echo 5 > /proc/PID/clear_refs`) and CPU seconds (utime+stime deltas);
   4. extra checks: 100 MiB up and down through the gateway to a small upstream (an extra
      GATEWAY_REWRITES rule) with the gateway's peak-RSS growth; session revocation seen by a
-     second gateway instance; instructions per proxied request (callgrind);
+     second gateway instance; metrics and traces on vs off (case `telemetry`: case b on services
+     restarted for each run, TELEMETRY_PAIRS interleaved off/on pairs, then once with every
+     request sampled; /metrics scraped every second, spans exported to a local OTLP/HTTP receiver);
+     instructions per proxied request (callgrind), the gateway's both with telemetry off and on;
   5. writes BENCHMARKS.md (repository root) and bench/results/latest.json, comparing with the
      anchor's figures from ../shared/anchors/seed-stack/results/summary.md (an earlier run on a
      machine like this one) or, with --anchor, with the anchor run just before ours.
@@ -29,6 +32,7 @@ on Ctrl-C or an error; only the database BENCH_DB (default `bench`) is dropped a
 Modules: config (settings, knobs, constants), procs (processes, ports, /proc), net (HTTP), db
 (psql, seed), auth (token, helper user, sign-in), stack (starting and setting up the services),
 wrk, cases (a b c d storm), storm, sink (the 100 MiB upstream), checks (bigbody, revoke),
-instructions (callgrind/perf), anchor, summary (aggregates, targets), report (BENCHMARKS.md,
-latest.json), bench (one run, start to end).
+telemetry (metrics and traces on vs off), otlp_sink (its OTLP/HTTP receiver), telemetry_report
+(its figures and section), instructions (callgrind/perf), anchor, summary (aggregates, targets),
+report (BENCHMARKS.md, latest.json), bench (one run, start to end).
 """

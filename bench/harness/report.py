@@ -157,6 +157,8 @@ def render(meta, results, extras, notes, preflight, anchor):
     if ins:
         for k, v in ins.items():
             label = {"gateway_proxied": "gateway, per proxied `GET /api/workspaces` (session cookie)",
+                     "gateway_proxied_telemetry": "gateway with metrics and traces on (default sampling), per proxied "
+                                                  "`GET /api/workspaces` (session cookie)",
                      "backend_direct": "backend-api, per `GET /workspaces` (bearer)"}[k]
             if "per_request" in v:
                 L.append(f"- **Instructions** ({label}): **{v['per_request']:,}** ({v['tool']}, {fmt(v['requests'])} sequential "
