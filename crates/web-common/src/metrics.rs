@@ -290,3 +290,61 @@ pub fn serve(listener: TcpListener, metrics: Metrics) -> std::io::Result<Server>
     .listen(listener)?
     .run())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_and_statuses_map_to_a_fixed_set() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"PURGE").unwrap()),
+            "other"
+        );
+        assert_eq!(status_class(101), "1xx");
+        assert_eq!(status_class(204), "2xx");
+        assert_eq!(status_class(308), "3xx");
+        assert_eq!(status_class(499), "4xx");
+        assert_eq!(status_class(503), "5xx");
+        assert_eq!(status_class(42), "5xx");
+    }
+
+    #[test]
+    fn pools_are_read_at_each_scrape() {
+        let metrics = Metrics::new("test-service");
+        let state = Arc::new(Mutex::new(PoolState {
+            idle: 1,
+            in_use: 2,
+            waiting: Some(3),
+            max: 10,
+        }));
+        let read = state.clone();
+        metrics.watch_pool("lane", move || *read.lock().unwrap());
+        metrics.watch_pool("main", || PoolState {
+            idle: 0,
+            in_use: 4,
+            waiting: None,
+            max: 5,
+        });
+        let text = metrics.render();
+        for line in [
+            r#"db_pool_connections{pool="lane",state="idle"} 1"#,
+            r#"db_pool_connections{pool="lane",state="in_use"} 2"#,
+            r#"db_pool_connections{pool="lane",state="waiting"} 3"#,
+            r#"db_pool_max_connections{pool="lane"} 10"#,
+            r#"db_pool_connections{pool="main",state="in_use"} 4"#,
+            r#"db_pool_max_connections{pool="main"} 5"#,
+            r#"build_info{commit=""#,
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
+        assert!(!text.contains(r#"pool="main",state="waiting""#));
+        state.lock().unwrap().in_use = 7;
+        assert!(
+            metrics
+                .render()
+                .contains(r#"db_pool_connections{pool="lane",state="in_use"} 7"#)
+        );
+    }
+}

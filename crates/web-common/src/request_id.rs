@@ -173,3 +173,122 @@ pub async fn middleware(
     }
     Ok(res)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use actix_web::middleware::from_fn;
+    use actix_web::test::{TestRequest, call_service, init_service};
+    use actix_web::{App, web};
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+
+    use super::*;
+    use crate::trace::SamplerSetting;
+
+    /// Log lines written into memory.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+
+    async fn logs_of_one_request(trusted: bool, sampled: bool) -> (Vec<serde_json::Value>, String) {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let sampler = SamplerSetting {
+            parent_based: true,
+            ratio: if sampled { 1.0 } else { 0.0 },
+        };
+        let tracing =
+            Tracing::with_exporter(InMemorySpanExporter::default(), sampler, "test-service");
+        let metrics = Metrics::new("test-service");
+        let observer = Arc::new(Observer::new(
+            metrics.clone(),
+            tracing,
+            "unmatched",
+            Arc::new(move |_| trusted),
+        ));
+        let app = init_service(
+            App::new()
+                .route(
+                    "/items/{id}",
+                    web::get().to(|| async {
+                        tracing::info!("inside the handler");
+                        "ok"
+                    }),
+                )
+                .wrap(from_fn(move |req, next| {
+                    middleware(observer.clone(), req, next)
+                })),
+        )
+        .await;
+        let res = call_service(
+            &app,
+            TestRequest::get()
+                .uri("/items/42")
+                .insert_header(("x-request-id", "req-1"))
+                .insert_header(("traceparent", format!("00-{TRACE}-b7ad6b7169203331-01")))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let logs = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (logs, metrics.render())
+    }
+
+    #[actix_web::test]
+    async fn every_log_line_of_a_traced_request_carries_its_trace_id_and_request_id() {
+        for sampled in [true, false] {
+            let (logs, _) = logs_of_one_request(true, sampled).await;
+            assert_eq!(logs.len(), 2, "{logs:?}");
+            for line in &logs {
+                assert_eq!(line["span"]["trace_id"], TRACE, "{line}");
+                assert_eq!(line["span"]["request_id"], "req-1", "{line}");
+            }
+        }
+        // Untrusted: a trace of its own, still on every line.
+        let (logs, _) = logs_of_one_request(false, true).await;
+        let own = logs[0]["span"]["trace_id"].as_str().unwrap().to_owned();
+        assert_eq!(own.len(), 32);
+        assert_ne!(own, TRACE);
+        assert!(logs.iter().all(|l| l["span"]["trace_id"] == own.as_str()));
+    }
+
+    #[actix_web::test]
+    async fn a_request_is_counted_by_its_route_pattern_never_its_path() {
+        let (_, text) = logs_of_one_request(true, false).await;
+        assert!(
+            text.contains(
+                r#"http_requests_total{method="GET",route="/items/{id}",status_class="2xx"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"http_request_duration_seconds_count{method="GET",route="/items/{id}",status_class="2xx"} 1"#
+        ));
+        assert!(text.contains("http_requests_in_flight 0"));
+        assert!(!text.contains("/items/42"));
+    }
+}

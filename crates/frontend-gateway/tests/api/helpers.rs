@@ -14,6 +14,7 @@ use serde_json::Value;
 use test_support::TestDatabase;
 use test_support::smtp::MailSink;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use web_common::trace::Tracing;
 
 pub const API_SECRET: &str = "integration-test api secret, long enough for HS256";
 pub const SESSION_KEY: &str =
@@ -26,10 +27,21 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The gateway's `GET /metrics` URL ([`TestApp::spawn_observed`] only).
+    pub metrics: Option<String>,
+    /// The backend's `GET /metrics` URL ([`TestApp::spawn_observed`] with the real backend).
+    pub backend_metrics: Option<String>,
     pub db: TestDatabase,
     /// The gateway's password hasher (its load: running, waiting, started).
     pub hasher: Hasher,
     settings: Settings,
+}
+
+/// How a test watches the services: metrics on a port of their own (port 0), and spans made
+/// by these tracers (the SDK's in-memory exporter).
+pub struct Observed {
+    pub gateway: Tracing,
+    pub backend: Tracing,
 }
 
 /// What the gateway forwards `/api/*` to.
@@ -88,7 +100,33 @@ impl TestApp {
         upstream: Upstream,
         tweak: impl FnOnce(&mut Settings),
     ) -> Self {
-        web_common::telemetry::init(&web_common::settings::LogSettings::default(), false);
+        Self::spawn_watched(db, upstream, tweak, None).await
+    }
+
+    /// A gateway (and backend, for [`Upstream::Backend`]) serving `/metrics` on ports of their
+    /// own and tracing with `observed`'s tracers.
+    pub async fn spawn_observed(
+        upstream: Upstream,
+        observed: Observed,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
+        Self::spawn_watched(TestDatabase::new().await, upstream, tweak, Some(observed)).await
+    }
+
+    async fn spawn_watched(
+        db: TestDatabase,
+        upstream: Upstream,
+        tweak: impl FnOnce(&mut Settings),
+        observed: Option<Observed>,
+    ) -> Self {
+        // With the layer that makes spans of SQL statements (it acts on sampled traces only).
+        web_common::telemetry::init(&web_common::settings::LogSettings::default(), true);
+        let (gateway_tracing, backend_tracing) = match observed {
+            Some(o) => (Some(o.gateway), Some(o.backend)),
+            None => (None, None),
+        };
+        let watched = gateway_tracing.is_some();
+        let mut backend_metrics = None;
         let backend_url = match upstream {
             Upstream::Url(url) => url,
             Upstream::Backend => {
@@ -100,9 +138,18 @@ impl TestApp {
                 settings.database.options = db.options.clone();
                 settings.server.addr = "127.0.0.1:0".parse().unwrap();
                 settings.database.max_connections = 3;
-                let backend = backend_api::Application::build(settings)
-                    .await
-                    .expect("backend starts");
+                if watched {
+                    settings.telemetry.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+                }
+                let backend = backend_api::Application::build_traced(
+                    settings,
+                    backend_tracing.unwrap_or_default(),
+                )
+                .await
+                .expect("backend starts");
+                backend_metrics = backend
+                    .metrics_port()
+                    .map(|p| format!("http://127.0.0.1:{p}/metrics"));
                 let url = format!("http://127.0.0.1:{}", backend.port());
                 tokio::spawn(backend.run_until_stopped());
                 url
@@ -125,16 +172,24 @@ impl TestApp {
         // Every test registers from 127.0.0.1: the per-client mail limit stays out of the way
         // (`email_flows` checks it with its own setting).
         settings.sign_in.mail_limits.ip_attempts = 0;
+        if watched {
+            settings.telemetry.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+        }
         tweak(&mut settings);
-        let app = Application::build(settings.clone())
+        let app = Application::build_traced(settings.clone(), gateway_tracing.unwrap_or_default())
             .await
             .expect("gateway starts");
         let port = app.port();
         let hasher = app.hasher().clone();
+        let metrics = app
+            .metrics_port()
+            .map(|p| format!("http://127.0.0.1:{p}/metrics"));
         tokio::spawn(app.run_until_stopped());
         Self {
             address: format!("http://127.0.0.1:{port}"),
             port,
+            metrics,
+            backend_metrics,
             db,
             hasher,
             settings,

@@ -8,6 +8,7 @@ mod helpers;
 mod hostile;
 mod mail;
 mod mail_shutdown;
+mod observability;
 mod oidc;
 mod pages;
 mod proxy;
