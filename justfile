@@ -11,7 +11,9 @@ default:
 
 # Run every test against a real Postgres (each test makes and drops its own database).
 # The browser test is `just e2e` (it needs Chromium).
+# `promtool` (Debian's `prometheus` package) checks the services' /metrics: installed when missing.
 test:
+    command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
     DATABASE_URL={{test_db}} cargo test --workspace --exclude e2e --locked
 
 # The real-browser test: headless Chromium through chromedriver (apt-get install chromium chromium-driver).

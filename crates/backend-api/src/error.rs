@@ -5,8 +5,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use web_common::Problem;
 
-use crate::roles::Role;
-
 /// Why a bearer token was refused (the answer is the same 401 whatever the reason; the reason
 /// is logged at debug level and counted by `backend_token_verification_failures_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,10 +68,10 @@ impl From<&auth_contract::VerifyError> for TokenRefusal {
     }
 }
 
-/// A 403 for a role too low, naming the role that was needed (a response extension, for
-/// `backend_role_denials_total`).
+/// A 403 for a role too low, naming the role that was needed (`owner`, `admin`...; a
+/// response extension, for `backend_role_denials_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RoleDenied(pub Role);
+pub struct RoleDenied(pub &'static str);
 
 /// Everything a handler or an extractor can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -89,8 +87,8 @@ pub enum ApiError {
     /// A member whose role is too low (403): the role needed, and the answer.
     #[error("{problem}")]
     Denied {
-        /// The role the action needed.
-        needed: Role,
+        /// The role the action needed, as on the wire (`Role::as_str`).
+        needed: &'static str,
         /// The 403 problem.
         problem: Problem,
     },
@@ -160,7 +158,7 @@ impl ResponseError for ApiError {
             }
             Self::Denied { needed, .. } => {
                 // For `backend_role_denials_total`.
-                res.extensions_mut().insert(RoleDenied(*needed));
+                res.extensions_mut().insert(RoleDenied(needed));
             }
             _ => {}
         }

@@ -74,7 +74,7 @@ impl Refusals {
                 self.tokens.with_label_values(&[why.as_str()]).inc();
             }
             if let Some(RoleDenied(role)) = extensions.get::<RoleDenied>() {
-                self.roles.with_label_values(&[role.as_str()]).inc();
+                self.roles.with_label_values(&[*role]).inc();
             }
         }
         Ok(res)

@@ -129,13 +129,13 @@ impl From<Refusal> for ApiError {
         match refusal {
             Refusal::NoSuchWorkspace => ApiError::workspace_not_found(),
             Refusal::Needs(role) => ApiError::Denied {
-                needed: role,
+                needed: role.as_str(),
                 problem: Problem::forbidden(format!(
                     "This needs the {role} role or higher in this workspace."
                 )),
             },
             Refusal::OwnersOnly => ApiError::Denied {
-                needed: Role::Owner,
+                needed: Role::Owner.as_str(),
                 problem: Problem::forbidden(
                     "Only an owner can invite an owner, grant the owner role or change an owner.",
                 ),
@@ -301,7 +301,9 @@ mod tests {
         let not_member = ApiError::from(require(None, Role::Viewer).unwrap_err());
         assert!(matches!(not_member, ApiError::Problem(p) if p.status == 404));
         let low = ApiError::from(require(Some(Role::Member), Role::Admin).unwrap_err());
-        assert!(matches!(low, ApiError::Problem(p) if p.status == 403));
+        assert!(
+            matches!(low, ApiError::Denied { needed: "admin", problem } if problem.status == 403)
+        );
         assert_eq!(
             require(Some(Role::Owner), Role::Admin).unwrap(),
             Role::Owner
@@ -502,7 +504,9 @@ mod tests {
                 "A workspace must keep at least one owner.",
             ),
         ] {
-            let ApiError::Problem(p) = ApiError::from(refusal) else {
+            let (ApiError::Problem(p) | ApiError::Denied { problem: p, .. }) =
+                ApiError::from(refusal)
+            else {
                 panic!("{refusal:?} is not a problem");
             };
             assert_eq!(

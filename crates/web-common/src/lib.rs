@@ -39,7 +39,4 @@ pub mod telemetry;
 pub mod trace;
 
 pub use problem::{FieldError, Problem};
-
-/// The commit this binary was built from (`build_info`'s `commit`; see `build.rs`).
-pub const BUILD_COMMIT: &str = env!("BUILD_COMMIT");
 pub use request_id::RequestId;

@@ -23,6 +23,9 @@ use prometheus::{
     TextEncoder,
 };
 
+/// The commit this binary was built from (`build_info`'s `commit`; see `build.rs`).
+pub const BUILD_COMMIT: &str = env!("BUILD_COMMIT");
+
 /// Latency buckets (seconds) of every duration histogram: 1 ms to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -167,7 +170,7 @@ impl Metrics {
         )
         .expect("a valid metric");
         build
-            .with_label_values(&[service, env!("CARGO_PKG_VERSION"), crate::BUILD_COMMIT])
+            .with_label_values(&[service, env!("CARGO_PKG_VERSION"), BUILD_COMMIT])
             .set(1);
         let pools = (
             IntGaugeVec::new(

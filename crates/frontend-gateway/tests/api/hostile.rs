@@ -524,6 +524,14 @@ async fn a_rotated_signing_key_is_fetched_once_and_signs_in_on_a_fresh_gateway()
     let idp = idp().await;
     idp.set_claims(person("ada-sub", "ada@example.com", true, "Ada"), json!({}));
     let app = gateway(&idp.issuer(), &[]).await;
+    // The gateway's discovery (in the background from start-up) reads the JWKS once; under
+    // load it may still be running when the sign-in starts, so wait for it.
+    for _ in 0..100 {
+        if !requests_to(&idp, "/jwks").is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     idp.twist(Twist::UnknownKid);
     let browser = app.browser();
     let res = sign_in(&browser, "oidc").await;
