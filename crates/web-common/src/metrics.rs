@@ -75,6 +75,11 @@ impl HttpMetrics {
     }
 }
 
+/// A response's route label, set by a handler that knows it (the gateway's proxy: `proxy`), so
+/// the request middleware need not look the pattern up in the route table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route(pub &'static str);
+
 /// Counts a request in flight while it lives.
 #[derive(Debug)]
 pub struct InFlight<'a>(&'a IntGauge);

@@ -22,7 +22,7 @@ use actix_web::{Error, FromRequest, HttpMessage, HttpRequest};
 use opentelemetry::trace::FutureExt as _;
 use tracing::Instrument;
 
-use crate::metrics::{Metrics, method_label};
+use crate::metrics::{Metrics, Route, method_label};
 use crate::trace::{self, Tracing};
 
 /// The header's name.
@@ -151,13 +151,25 @@ pub async fn middleware(
     };
     let elapsed = started.elapsed();
     let (status, route) = match &served {
-        Ok(res) => (res.status().as_u16(), res.request().match_pattern()),
-        Err(e) => (e.as_response_error().status_code().as_u16(), None),
+        Ok(res) => {
+            let known = res.response().extensions().get::<Route>().copied();
+            let route = match known {
+                Some(Route(label)) => Cow::Borrowed(label),
+                None => res
+                    .request()
+                    .match_pattern()
+                    .map_or(Cow::Borrowed(observer.unmatched), Cow::Owned),
+            };
+            (res.status().as_u16(), route)
+        }
+        Err(e) => (
+            e.as_response_error().status_code().as_u16(),
+            Cow::Borrowed(observer.unmatched),
+        ),
     };
-    let route = route.as_deref().unwrap_or(observer.unmatched);
-    http.observe(route, &method, status, elapsed);
+    http.observe(&route, &method, status, elapsed);
     if let Some(cx) = &trace {
-        trace::end_server(cx, route, method_label(&method), status);
+        trace::end_server(cx, &route, method_label(&method), status);
     }
     let mut res = served?;
     let elapsed_ms = elapsed.as_secs_f64() * 1000.0;

@@ -35,6 +35,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use opentelemetry::trace::SpanKind;
 use prometheus::IntGauge;
+use web_common::metrics::Route;
 use web_common::problem::Untouched;
 use web_common::shutdown::Shutdown;
 use web_common::{Problem, RequestId, trace};
@@ -483,6 +484,7 @@ where
         }
     };
     res.extensions_mut().insert(Untouched);
+    res.extensions_mut().insert(Route("proxy"));
     res
 }
 
