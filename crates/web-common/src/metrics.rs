@@ -11,7 +11,7 @@
 //! password-hash queue) are read when scraped ([`Metrics::on_scrape`]), off the request path.
 
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -19,8 +19,8 @@ use actix_web::http::Method;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The commit this binary was built from (`build_info`'s `commit`; see `build.rs`).
@@ -72,6 +72,60 @@ impl HttpMetrics {
         self.duration
             .with_label_values(&labels)
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// The series of one route, looked up once per method and status class: recording a
+    /// request of it is then an atomic add and an observation, with no label hashing (for a
+    /// service's busiest route, such as the gateway's `proxy`).
+    pub fn route(self: &Arc<Self>, route: &'static str) -> RouteSeries {
+        RouteSeries {
+            metrics: Arc::clone(self),
+            route,
+            series: Default::default(),
+        }
+    }
+}
+
+/// The method labels, in [`RouteSeries`]'s order.
+const METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+
+/// One route's series by method (the standard ones, then `other`) and status class, each
+/// resolved on first use (see [`HttpMetrics::route`]).
+#[derive(Debug)]
+pub struct RouteSeries {
+    metrics: Arc<HttpMetrics>,
+    route: &'static str,
+    series: [[OnceLock<(IntCounter, Histogram)>; 5]; 8],
+}
+
+impl RouteSeries {
+    /// The route's label.
+    pub fn label(&self) -> &'static str {
+        self.route
+    }
+
+    /// Records one answered request of this route.
+    pub fn observe(&self, method: &Method, status: u16, elapsed: Duration) {
+        let m = METHODS.iter().position(|m| m == method).unwrap_or(7);
+        let class = status_class(status);
+        let c = usize::from(class.as_bytes()[0] - b'1');
+        let (requests, duration) = self.series[m][c].get_or_init(|| {
+            let labels = [self.route, method_label(method), class];
+            (
+                self.metrics.requests.with_label_values(&labels),
+                self.metrics.duration.with_label_values(&labels),
+            )
+        });
+        requests.inc();
+        duration.observe(elapsed.as_secs_f64());
     }
 }
 
@@ -214,7 +268,7 @@ impl Metrics {
     }
 
     /// The request metrics.
-    pub fn http(&self) -> &HttpMetrics {
+    pub fn http(&self) -> &Arc<HttpMetrics> {
         &self.http
     }
 
@@ -316,6 +370,31 @@ mod tests {
         assert_eq!(status_class(499), "4xx");
         assert_eq!(status_class(503), "5xx");
         assert_eq!(status_class(42), "5xx");
+    }
+
+    #[test]
+    fn a_routes_own_series_count_like_the_family() {
+        let metrics = Metrics::new("test-service");
+        let proxy = metrics.http().route("proxy");
+        proxy.observe(&Method::GET, 200, Duration::from_millis(3));
+        proxy.observe(&Method::GET, 204, Duration::from_millis(3));
+        proxy.observe(
+            &Method::from_bytes(b"PURGE").unwrap(),
+            502,
+            Duration::from_secs(1),
+        );
+        metrics
+            .http()
+            .observe("proxy", &Method::GET, 200, Duration::from_millis(1));
+        let text = metrics.render();
+        for line in [
+            r#"http_requests_total{method="GET",route="proxy",status_class="2xx"} 3"#,
+            r#"http_requests_total{method="other",route="proxy",status_class="5xx"} 1"#,
+            r#"http_request_duration_seconds_count{method="GET",route="proxy",status_class="2xx"} 3"#,
+            r#"http_request_duration_seconds_bucket{method="other",route="proxy",status_class="5xx",le="1"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
     }
 
     #[test]

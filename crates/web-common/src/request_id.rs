@@ -22,7 +22,7 @@ use actix_web::{Error, FromRequest, HttpMessage, HttpRequest};
 use opentelemetry::trace::FutureExt as _;
 use tracing::Instrument;
 
-use crate::metrics::{Metrics, Route, method_label};
+use crate::metrics::{Metrics, Route, RouteSeries, method_label};
 use crate::trace::{self, Tracing};
 
 /// The header's name.
@@ -73,11 +73,11 @@ impl FromRequest for RequestId {
 pub type TrustTrace = Arc<dyn Fn(&ServiceRequest) -> bool + Send + Sync>;
 
 /// What the request middleware records besides the id: the request metrics and the trace.
-#[derive(Clone)]
 pub struct Observer {
     metrics: Metrics,
     tracing: Tracing,
-    unmatched: &'static str,
+    /// The series of requests no route matched (the gateway: every proxied request).
+    unmatched: RouteSeries,
     trust: TrustTrace,
 }
 
@@ -85,7 +85,7 @@ impl std::fmt::Debug for Observer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Observer")
             .field("tracing", &self.tracing)
-            .field("unmatched", &self.unmatched)
+            .field("unmatched", &self.unmatched.label())
             .finish_non_exhaustive()
     }
 }
@@ -101,9 +101,9 @@ impl Observer {
         trust: TrustTrace,
     ) -> Self {
         Self {
+            unmatched: metrics.http().route(unmatched),
             metrics,
             tracing,
-            unmatched,
             trust,
         }
     }
@@ -150,6 +150,7 @@ pub async fn middleware(
         None => served.await,
     };
     let elapsed = started.elapsed();
+    let unmatched = observer.unmatched.label();
     let (status, route) = match &served {
         Ok(res) => {
             let known = res.response().extensions().get::<Route>().copied();
@@ -158,16 +159,20 @@ pub async fn middleware(
                 None => res
                     .request()
                     .match_pattern()
-                    .map_or(Cow::Borrowed(observer.unmatched), Cow::Owned),
+                    .map_or(Cow::Borrowed(unmatched), Cow::Owned),
             };
             (res.status().as_u16(), route)
         }
         Err(e) => (
             e.as_response_error().status_code().as_u16(),
-            Cow::Borrowed(observer.unmatched),
+            Cow::Borrowed(unmatched),
         ),
     };
-    http.observe(&route, &method, status, elapsed);
+    if route == unmatched {
+        observer.unmatched.observe(&method, status, elapsed);
+    } else {
+        http.observe(&route, &method, status, elapsed);
+    }
     if let Some(cx) = &trace {
         trace::end_server(cx, &route, method_label(&method), status);
     }
