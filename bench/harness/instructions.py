@@ -4,6 +4,7 @@ sequential keep-alive requests after a warm-up; the gateway both with metrics an
 everywhere else) and on (METRICS_ADDR set, spans exported to the OTLP receiver, default sampling)."""
 
 import http.client
+import os
 import shutil
 import signal
 import subprocess
@@ -37,6 +38,12 @@ def instructions(stack, findings):
                 telemetry=True)
     out["backend_direct"] = count_instructions(
         stack, findings, tool, "backend", n, "/workspaces", {"Authorization": f"Bearer {stack.token}"})
+    if stack.otlp_proc:
+        # As behind the gateway: every request carries a traceparent, sampled 1 in 100 (the
+        # gateway's default ratio), which the backend follows.
+        out["backend_direct_telemetry"] = count_instructions(
+            stack, findings, tool, "backend", n, "/workspaces", {"Authorization": f"Bearer {stack.token}"},
+            telemetry=True, traceparent_every=100)
     findings.extras["instructions"] = out
 
 
@@ -76,9 +83,10 @@ def perf_supported():
     return r.returncode == 0 and "<not supported>" not in r.stderr and "<not counted>" not in r.stderr
 
 
-def count_instructions(stack, findings, tool, which, n, path, headers, telemetry=False):
+def count_instructions(stack, findings, tool, which, n, path, headers, telemetry=False, traceparent_every=None):
     """Runs a second instance of `which` under the tool, sends n sequential keep-alive requests
-    (telemetry: with METRICS_ADDR and OTLP export on, default sampling)."""
+    (telemetry: with METRICS_ADDR and OTLP export on, default sampling; traceparent_every: each
+    request carries a `traceparent` of its own trace, sampled on one request in that many)."""
     run_dir = stack.run_dir
     port = stack.ports[f"{which}_instr"]
     # The dumps of both gateway counts share a directory: the one with telemetry is told by its name.
@@ -94,10 +102,17 @@ def count_instructions(stack, findings, tool, which, n, path, headers, telemetry
         p, _ = stack.start_backend(f"{label}-{tool}", port, wrapper, timeout=300, env=env)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
+    sent = [0]
+
     def send(k):
         bad = 0
         for _ in range(k):
-            conn.request("GET", path, headers=headers)
+            h = headers
+            if traceparent_every:
+                sent[0] += 1
+                flags = "01" if sent[0] % traceparent_every == 0 else "00"
+                h = dict(headers, traceparent=f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-{flags}")
+            conn.request("GET", path, headers=h)
             res = conn.getresponse()
             res.read()
             bad += res.status != 200

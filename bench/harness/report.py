@@ -159,7 +159,9 @@ def render(meta, results, extras, notes, preflight, anchor):
             label = {"gateway_proxied": "gateway, per proxied `GET /api/workspaces` (session cookie)",
                      "gateway_proxied_telemetry": "gateway with metrics and traces on (default sampling), per proxied "
                                                   "`GET /api/workspaces` (session cookie)",
-                     "backend_direct": "backend-api, per `GET /workspaces` (bearer)"}[k]
+                     "backend_direct": "backend-api, per `GET /workspaces` (bearer)",
+                     "backend_direct_telemetry": "backend-api with metrics and traces on, per `GET /workspaces` "
+                                                 "(bearer; a caller's traceparent on each, sampled 1 in 100)"}[k]
             if "per_request" in v:
                 L.append(f"- **Instructions** ({label}): **{v['per_request']:,}** ({v['tool']}, {fmt(v['requests'])} sequential "
                          f"keep-alive requests after 100 warm-up ones, total {v['total_instructions']:,} Ir, {v['non_200']} not 200; "

@@ -72,6 +72,7 @@ class Stack:
         self.ports["backend_metrics"] = free_port(self.ports["backend"] + 3)
         self.ports["gateway_metrics"] = free_port(self.ports["gateway"] + 3)
         self.ports["gateway_instr_metrics"] = free_port(self.ports["gateway"] + 4)
+        self.ports["backend_instr_metrics"] = free_port(self.ports["backend"] + 4)
 
     # -- services
 

@@ -135,8 +135,15 @@ def instructions_line(ins):
     line += (f". The receiver got {fmt(on.get('otlp_spans'))} spans in {fmt(on.get('otlp_exports'))} exports "
              "from that instance during the count")
     # At a ratio of 0.01, 2,000 requests and their warm-up leave no trace sampled about once in 10^9 runs.
-    return line + (": **none, so tracing was not on** (a binary built before OTEL_EXPORTER_OTLP_ENDPOINT?)."
-                   if not on.get("otlp_spans") else ".")
+    line += (": **none, so tracing was not on** (a binary built before OTEL_EXPORTER_OTLP_ENDPOINT?)."
+             if not on.get("otlp_spans") else ".")
+    b_off, b_on = ins.get("backend_direct"), ins.get("backend_direct_telemetry")
+    if b_on and "per_request" in b_on and b_off and "per_request" in b_off:
+        b = b_off["per_request"]
+        line += (f" The backend, per `GET /workspaces` with a caller's `traceparent` on each request, sampled 1 in "
+                 f"100: off **{b:,}**, on **{b_on['per_request']:,}** ({b_on['per_request'] - b:+,}, "
+                 f"{100.0 * (b_on['per_request'] - b) / b:+.1f}%; {fmt(b_on.get('otlp_spans'))} spans exported).")
+    return line
 
 
 def section(extras):

@@ -20,17 +20,17 @@
 //! drops spans when its queue is full: a request never waits for the collector.
 
 use std::borrow::Cow;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{
-    Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+    Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
+    TraceState, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider, SpanExporter};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context as LayerContext;
@@ -237,8 +237,8 @@ impl Tracing {
     /// `None` when tracing is off.
     pub fn server(&self, name: Cow<'static, str>, incoming: Option<&HeaderMap>) -> Option<Context> {
         let active = self.inner.as_ref()?;
-        let parent = match incoming {
-            Some(headers) => TraceContextPropagator::new().extract(&Headers(headers)),
+        let parent = match incoming.and_then(incoming_context) {
+            Some(remote) => Context::new().with_remote_span_context(remote),
             None => Context::new(),
         };
         let span = active
@@ -407,17 +407,51 @@ fn inject_from(cx: &Context, headers: &mut HeaderMap) -> bool {
     true
 }
 
-/// Reads W3C headers from actix's `HeaderMap`.
-struct Headers<'a>(&'a HeaderMap);
+/// The caller's span from its `traceparent` (and `tracestate`), when well formed.
+fn incoming_context(headers: &HeaderMap) -> Option<SpanContext> {
+    let (trace_id, span_id, flags) = parse_traceparent(headers.get(&HEADERS[0])?.as_bytes())?;
+    let state = match headers.get(&HEADERS[1]).map(HeaderValue::to_str) {
+        None => TraceState::default(),
+        Some(Ok(value)) => TraceState::from_str(value).unwrap_or_default(),
+        Some(Err(_)) => TraceState::default(),
+    };
+    Some(SpanContext::new(trace_id, span_id, flags, true, state))
+}
 
-impl Extractor for Headers<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
+/// `traceparent` as W3C Trace Context level 1 reads it: `{version}-{trace id}-{parent id}-{flags}`
+/// in lower-case hex; version `ff` and all-zero ids are invalid; a later version may append
+/// `-...` fields, which are ignored. (Parsed here rather than by the SDK's propagator, which
+/// splits, allocates and looks each header name up again on every request.)
+fn parse_traceparent(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
+    fn hex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+        let lower = text
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+        let mut out = [0u8; N];
+        (lower && text.len() == 2 * N && hex::decode_to_slice(text, &mut out).is_ok())
+            .then_some(out)
     }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(HeaderName::as_str).collect()
+    if value.len() < 55 || value[2] != b'-' || value[35] != b'-' || value[52] != b'-' {
+        return None;
     }
+    let [version] = hex::<1>(&value[..2])?;
+    if version == 0xff
+        || (version == 0 && value.len() != 55)
+        || (value.len() > 55 && value[55] != b'-')
+    {
+        return None;
+    }
+    let trace_id = TraceId::from_bytes(hex::<16>(&value[3..35])?);
+    let span_id = SpanId::from_bytes(hex::<8>(&value[36..52])?);
+    let [flags] = hex::<1>(&value[53..55])?;
+    if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
+        return None;
+    }
+    Some((
+        trace_id,
+        span_id,
+        TraceFlags::new(flags) & TraceFlags::SAMPLED,
+    ))
 }
 
 /// Whether the current context is a sampled span of a service that traces.
@@ -535,6 +569,64 @@ impl tracing::field::Visit for Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn traceparent_is_read_as_w3c_trace_context_says() {
+        let good = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let (trace, span, flags) = parse_traceparent(good).unwrap();
+        assert_eq!(trace.to_string(), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(span.to_string(), "b7ad6b7169203331");
+        assert!(flags.is_sampled());
+        let (.., flags) =
+            parse_traceparent(b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02").unwrap();
+        assert!(!flags.is_sampled(), "only the sampled bit is kept");
+        // A later version may add fields.
+        assert!(
+            parse_traceparent(b"01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra")
+                .is_some()
+        );
+        for bad in [
+            &b"00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01"[..],
+            b"00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            b"00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            b"ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+            b"01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x",
+            b"00-0af7651916cd43dd8448eb211c80319-cb7ad6b7169203331-01",
+            b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1",
+            b"00-xaf7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            b"",
+        ] {
+            assert!(
+                parse_traceparent(bad).is_none(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn what_is_injected_reads_back() {
+        let mut headers = HeaderMap::new();
+        let remote = SpanContext::new(
+            TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+            SpanId::from_hex("b7ad6b7169203331").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::from_str("vendor=value").unwrap(),
+        );
+        assert!(inject_from(
+            &Context::new().with_remote_span_context(remote.clone()),
+            &mut headers
+        ));
+        assert_eq!(
+            headers.get("traceparent").unwrap(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        );
+        assert_eq!(headers.get("tracestate").unwrap(), "vendor=value");
+        assert_eq!(incoming_context(&headers).unwrap(), remote);
+        assert!(!inject_from(&Context::new(), &mut HeaderMap::new()));
+    }
 
     #[test]
     fn the_sampler_settings_parse_as_the_specification_says() {
