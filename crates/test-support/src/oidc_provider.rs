@@ -758,7 +758,19 @@ mod tests {
         assert!(claims["jti"].is_string(), "{claims}");
         assert!(claims["iat"].is_number(), "{claims}");
         assert!(claims.get("nonce").is_none(), "{claims}");
-        assert!(provider.log().contains("backchannel.success"));
+        // The provider logs the delivery once our receiver has answered: a moment after the
+        // token arrived here.
+        for _ in 0..100 {
+            if provider.log().contains("backchannel.success") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            provider.log().contains("backchannel.success"),
+            "{}",
+            provider.log()
+        );
 
         // The provider session is over: signing in again shows the login page.
         let request = authorization_request(&discovery);
