@@ -453,6 +453,15 @@ async fn a_proxied_request_is_one_trace_from_the_gateway_to_the_backends_sql() {
     )
     .await;
     let (ada, ada_id) = app.signed_in("ada@example.com").await;
+    // The sign-in checked the password inside its own trace.
+    let signed_in = g.get_finished_spans().unwrap();
+    let sign_in = one(&signed_in, "POST /api/auth/signin");
+    let hashing: Vec<_> = named(&signed_in, "password.hash")
+        .into_iter()
+        .filter(|s| s.span_context.trace_id() == sign_in.span_context.trace_id())
+        .collect();
+    assert_eq!(hashing.len(), 1, "{:?}", names(&signed_in));
+    assert_eq!(hashing[0].parent_span_id, sign_in.span_context.span_id());
     g.reset();
     b.reset();
     assert_eq!(ada.get("/api/workspaces").await.status(), 200);
