@@ -15,7 +15,7 @@
 //! and exits 0. The server must be built with `HttpServer::disable_signals()` (the signals are
 //! handled here) and `shutdown_timeout` set from [`LifecycleSettings::timeout`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::dev::Server;
 use tokio::sync::watch;
@@ -35,6 +35,59 @@ enum Phase {
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     phase: Arc<watch::Sender<Phase>>,
+    /// SIGTERM and SIGINT, listened for from [`Shutdown::new`] on (see [`Signals`]).
+    signals: Arc<Mutex<Option<Signals>>>,
+}
+
+/// The process's SIGTERM and SIGINT listeners. Made when the service is built, before its
+/// listener accepts anything: a signal that arrived between the first answered request and
+/// the first poll of [`serve`] used to meet the default action (the process killed, no drain).
+#[derive(Debug)]
+pub struct Signals {
+    #[cfg(unix)]
+    listeners: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    /// Starts listening (inside a Tokio runtime; outside one, listening starts at [`serve`]).
+    fn listen() -> Option<Self> {
+        tokio::runtime::Handle::try_current().ok()?;
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listeners = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                _ => None,
+            };
+            Some(Self { listeners })
+        }
+        #[cfg(not(unix))]
+        Some(Self {})
+    }
+
+    /// The next SIGTERM or SIGINT (Ctrl-C); only SIGINT where there are no Unix signals.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        match &mut self.listeners {
+            Some((term, int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            None => {
+                tracing::error!("cannot listen for SIGTERM/SIGINT; serving until killed");
+                std::future::pending::<()>().await;
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 impl Default for Shutdown {
@@ -48,6 +101,7 @@ impl Shutdown {
     pub fn new() -> Self {
         Self {
             phase: Arc::new(watch::Sender::new(Phase::Serving)),
+            signals: Arc::new(Mutex::new(Signals::listen())),
         }
     }
 
@@ -111,12 +165,18 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let handle = server.handle();
     let mut server = std::pin::pin!(server);
+    let taken = shutdown
+        .signals
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    let mut signals = taken.or_else(Signals::listen);
     tokio::select! {
         result = &mut server => {
             shutdown.stop();
             return result;
         }
-        () = signal() => {}
+        () = next_signal(&mut signals) => {}
     }
     shutdown.drain();
     tracing::info!(
@@ -131,7 +191,7 @@ pub async fn serve(
             return result;
         }
         () = tokio::time::sleep(settings.drain) => {}
-        () = signal() => tracing::info!(service, "a second signal: the drain is cut short"),
+        () = next_signal(&mut signals) => tracing::info!(service, "a second signal: the drain is cut short"),
     }
     tracing::info!(
         service,
@@ -143,30 +203,14 @@ pub async fn serve(
     result
 }
 
-/// SIGTERM or SIGINT (Ctrl-C); only SIGINT where there are no Unix signals.
-async fn signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                tracing::error!("cannot listen for SIGTERM/SIGINT; serving until killed");
-                std::future::pending::<()>().await;
-            }
+/// The next signal, or never when there is nothing to listen with.
+async fn next_signal(signals: &mut Option<Signals>) {
+    match signals {
+        Some(signals) => signals.recv().await,
+        None => {
+            tracing::error!("cannot listen for SIGTERM/SIGINT; serving until killed");
+            std::future::pending::<()>().await;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
