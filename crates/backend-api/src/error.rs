@@ -190,6 +190,53 @@ mod tests {
     }
 
     #[test]
+    fn every_verification_failure_has_its_reason() {
+        use auth_contract::VerifyError as V;
+        for (e, reason) in [
+            (V::Malformed, "malformed"),
+            (V::CriticalExtension, "malformed"),
+            (V::UnsupportedAlgorithm, "signature"),
+            (V::BadSignature, "signature"),
+            (V::UnknownKey, "unknown_key"),
+            (V::Expired, "expired"),
+            (V::NotYetValid, "claims"),
+            (V::WrongIssuer, "claims"),
+            (V::WrongAudience, "claims"),
+            (V::MissingClaim("sub"), "claims"),
+            (V::LifetimeNotAccepted, "claims"),
+        ] {
+            assert_eq!(TokenRefusal::from(&e).as_str(), reason, "{e:?}");
+        }
+        let labels: Vec<_> = TokenRefusal::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "missing",
+                "malformed",
+                "expired",
+                "signature",
+                "claims",
+                "unknown_key",
+                "unknown_user"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_role_denial_names_the_role_on_the_answer() {
+        let res = ApiError::Denied {
+            needed: "admin",
+            problem: Problem::forbidden("no"),
+        }
+        .error_response();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            res.extensions().get::<RoleDenied>(),
+            Some(&RoleDenied("admin"))
+        );
+    }
+
+    #[test]
     fn an_extractor_error_keeps_its_problem() {
         let problem = Problem::bad_request("`limit` is wrong.").field("limit", "is wrong");
         let err = ApiError::from_extractor(&actix_web::Error::from(problem.clone()));

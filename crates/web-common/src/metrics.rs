@@ -333,7 +333,7 @@ impl Metrics {
 }
 
 /// Serves `GET /metrics` (the text format, version 0.0.4) on `listener` with one worker; any
-/// other path is a 404. It runs until [`Server::stop`] (the service stops it after its own).
+/// other path is a 404. It runs until its `ServerHandle::stop` (the service stops it after its own).
 pub fn serve(listener: TcpListener, metrics: Metrics) -> std::io::Result<Server> {
     let metrics = web::Data::new(metrics);
     Ok(HttpServer::new(move || {

@@ -9,8 +9,9 @@
 //!
 //! * [`span`] opens a child span of the current one, only when the trace is sampled (an
 //!   unsampled trace makes no span beyond the request's, which carries its ids anyway);
-//! * [`inject`] writes the current span's `traceparent` (and `tracestate`) on an outgoing
-//!   request, sampled or not, so the next hop continues the same trace;
+//! * [`ChildSpan::inject`] writes its span's `traceparent` (and `tracestate`) on an outgoing
+//!   request, sampled or not (an unsampled one: the request span's), so the next hop continues
+//!   the same trace;
 //! * [`SqlSpans`], a `tracing` layer, turns each of sqlx's statement events (`sqlx::query`)
 //!   into a span of the statement (its first words as the name and its text, never its
 //!   parameters), under the request that ran it; it asks for those events only while a sampled
@@ -308,11 +309,6 @@ pub struct ChildSpan {
 }
 
 impl ChildSpan {
-    /// The span's context (to run work inside it), or the current one when no span was made.
-    pub fn context(&self) -> Context {
-        self.cx.clone().unwrap_or_else(Context::current)
-    }
-
     /// Runs `work` inside this span (its own spans and SQL statements become its children).
     pub async fn within<F: std::future::Future>(&self, work: F) -> F::Output {
         use opentelemetry::trace::FutureExt as _;
@@ -375,7 +371,7 @@ pub fn span(name: &'static str, kind: SpanKind) -> ChildSpan {
 
 /// Writes the current span's `traceparent` (and a non-empty `tracestate`) into `headers`,
 /// whether or not it is sampled; `false` (nothing written) when no span is current.
-pub fn inject(headers: &mut HeaderMap) -> bool {
+fn inject(headers: &mut HeaderMap) -> bool {
     Context::map_current(|cx| inject_from(cx, headers))
 }
 

@@ -100,15 +100,6 @@ impl Attempts {
         self.counters[method as usize][outcome as usize].inc();
     }
 
-    /// Counts an attempt that ended with `result`.
-    pub fn record_result<T>(&self, method: Method, result: &Result<T, Error>) {
-        let outcome = match result {
-            Ok(_) => Outcome::Success,
-            Err(e) => Outcome::of_error(e),
-        };
-        self.record(method, outcome);
-    }
-
     /// The collector, for the service's registry.
     pub fn collector(&self) -> Box<dyn Collector> {
         Box::new(self.family.clone())

@@ -197,9 +197,6 @@ pub async fn handle(
         _ => None,
     };
     let client_info = forwarded::client(&req, &proxy.trusted_proxies);
-    let from_trusted_proxy = req
-        .peer_addr()
-        .is_some_and(|peer| proxy.trusted_proxies.contains(peer.ip()));
     let rule_metrics = proxy.metrics.rule(rule);
     let mut pending = Pending::new(rule_metrics);
     let hop = trace::span("proxy", SpanKind::Client);
@@ -217,7 +214,11 @@ pub async fn handle(
         }
         // The trace goes on upstream; with tracing off, a trusted proxy's trace passes as it
         // came (nobody else's: see `forwardable_request_header`).
-        if !hop.inject(upstream.headers_mut()) && from_trusted_proxy {
+        if !hop.inject(upstream.headers_mut())
+            && req
+                .peer_addr()
+                .is_some_and(|peer| proxy.trusted_proxies.contains(peer.ip()))
+        {
             for name in &trace::HEADERS {
                 for value in req.headers().get_all(name) {
                     upstream.headers_mut().append(name.clone(), value.clone());

@@ -44,6 +44,16 @@ pub struct Observed {
     pub backend: Tracing,
 }
 
+impl Observed {
+    /// Metrics only: both services' tracers off.
+    pub fn metrics_only() -> Self {
+        Self {
+            gateway: Tracing::off(),
+            backend: Tracing::off(),
+        }
+    }
+}
+
 /// What the gateway forwards `/api/*` to.
 pub enum Upstream {
     /// A real backend-api on the same database.

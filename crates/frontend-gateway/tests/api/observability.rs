@@ -104,15 +104,7 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 
 #[tokio::test]
 async fn both_services_export_valid_metrics_that_move_with_requests() {
-    let app = TestApp::spawn_observed(
-        Upstream::Backend,
-        Observed {
-            gateway: Tracing::off(),
-            backend: Tracing::off(),
-        },
-        |_| {},
-    )
-    .await;
+    let app = TestApp::spawn_observed(Upstream::Backend, Observed::metrics_only(), |_| {}).await;
     let gateway = app.metrics.clone().expect("the gateway's /metrics");
     let backend = app.backend_metrics.clone().expect("the backend's /metrics");
     let g0 = scrape(&gateway).await;
@@ -289,14 +281,9 @@ async fn both_services_export_valid_metrics_that_move_with_requests() {
 #[tokio::test]
 async fn the_proxys_failures_and_open_streams_are_counted_by_outcome() {
     let echo = upstream::spawn();
-    let app = TestApp::spawn_observed(
-        Upstream::Url(echo),
-        Observed {
-            gateway: Tracing::off(),
-            backend: Tracing::off(),
-        },
-        |s| s.proxy.timeout = Duration::from_secs(1),
-    )
+    let app = TestApp::spawn_observed(Upstream::Url(echo), Observed::metrics_only(), |s| {
+        s.proxy.timeout = Duration::from_secs(1)
+    })
     .await;
     let gateway = app.metrics.clone().unwrap();
     let outcome =
@@ -328,15 +315,7 @@ async fn the_proxys_failures_and_open_streams_are_counted_by_outcome() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let down = TestApp::spawn_observed(
-        Upstream::Url(url),
-        Observed {
-            gateway: Tracing::off(),
-            backend: Tracing::off(),
-        },
-        |_| {},
-    )
-    .await;
+    let down = TestApp::spawn_observed(Upstream::Url(url), Observed::metrics_only(), |_| {}).await;
     assert_eq!(down.browser().get("/api/anything").await.status(), 502);
     let text = scrape(down.metrics.as_deref().unwrap()).await;
     assert_eq!(value(&text, &outcome("connect_failure")), 1.0, "{text}");
@@ -345,15 +324,7 @@ async fn the_proxys_failures_and_open_streams_are_counted_by_outcome() {
 
 #[tokio::test]
 async fn label_values_stay_bounded_whatever_paths_clients_send() {
-    let app = TestApp::spawn_observed(
-        Upstream::Backend,
-        Observed {
-            gateway: Tracing::off(),
-            backend: Tracing::off(),
-        },
-        |_| {},
-    )
-    .await;
+    let app = TestApp::spawn_observed(Upstream::Backend, Observed::metrics_only(), |_| {}).await;
     let (ada, _) = app.signed_in("ada@example.com").await;
     // Every route of both services (the backend's through the gateway), with ids and junk
     // that differ from round to round, and methods no route has.
@@ -836,15 +807,7 @@ fn metric_and_label_names(query: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 
 #[tokio::test]
 async fn the_grafana_dashboards_use_only_what_the_services_export() {
-    let app = TestApp::spawn_observed(
-        Upstream::Backend,
-        Observed {
-            gateway: Tracing::off(),
-            backend: Tracing::off(),
-        },
-        |_| {},
-    )
-    .await;
+    let app = TestApp::spawn_observed(Upstream::Backend, Observed::metrics_only(), |_| {}).await;
     let (ada, _) = app.signed_in("ada@example.com").await;
     assert_eq!(ada.get("/api/workspaces").await.status(), 200);
     let mut exported = BTreeSet::new();
